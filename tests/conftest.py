@@ -1,0 +1,43 @@
+"""Session fixtures: the real Kafka broker, started once, and per-test topics.
+
+Set SC_TEST_BOOTSTRAP=host:port to use a broker that is already running instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from kafka_helpers import Topics, free_ports  # noqa: E402
+
+from stream_classifier.devtools.kafka_broker import LocalKafka  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap():
+    existing = os.environ.get("SC_TEST_BOOTSTRAP")
+    if existing:
+        yield existing
+        return
+    home = Path(tempfile.mkdtemp(prefix="sc-kafka-test-"))
+    port, controller_port = free_ports(2)
+    broker = LocalKafka.single(home=home, port=port, controller_port=controller_port)
+    try:
+        yield broker.up()
+    finally:
+        broker.down()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def topics(kafka_bootstrap):
+    made = Topics(kafka_bootstrap)
+    yield made
+    made.delete_all()

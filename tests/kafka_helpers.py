@@ -1,0 +1,80 @@
+"""Helpers for tests that talk to the real broker."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from dataclasses import dataclass, field
+
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def unique_name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@dataclass
+class Topics:
+    """Creates uniquely named topics on the broker and deletes them afterwards."""
+
+    bootstrap: str
+    created: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.admin = AdminClient({"bootstrap.servers": self.bootstrap})
+
+    def create(self, prefix: str = "t", partitions: int = 1, replication: int = 1,
+               config: dict[str, str] | None = None) -> str:
+        name = unique_name(prefix)
+        futures = self.admin.create_topics(
+            [NewTopic(name, partitions, replication, config=config or {})], operation_timeout=30)
+        futures[name].result(timeout=60)
+        self.created.append(name)
+        return name
+
+    def delete_all(self) -> None:
+        if self.created:
+            futures = self.admin.delete_topics(self.created, operation_timeout=30)
+            for fut in futures.values():
+                try:
+                    fut.result(timeout=30)
+                except Exception:
+                    pass
+            self.created.clear()
+
+
+def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_name("probe")})
+    try:
+        md = consumer.list_topics(topic, timeout=10)
+        result = {}
+        for p in md.topics[topic].partitions:
+            _, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            result[p] = high
+        return result
+    finally:
+        consumer.close()
+
+
+def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        md = consumer.list_topics(topic, timeout=10)
+        tps = [TopicPartition(topic, p) for p in md.topics[topic].partitions]
+        return {tp.partition: tp.offset for tp in consumer.committed(tps, timeout=10)}
+    finally:
+        consumer.close()
