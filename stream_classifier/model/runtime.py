@@ -1,0 +1,117 @@
+"""A built model at run time: the ONNX session, the tokenizer, and length-sorted sub-batches.
+
+Only onnxruntime, tokenizers and numpy are needed here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+
+from stream_classifier.model.manifest import Manifest
+
+INT8_FILE = "model.onnx"
+FP32_FILE = "model.fp32.onnx"
+
+
+def default_threads() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class SubBatching:
+    """How a batch is cut into length-sorted sub-batches (dynamic padding)."""
+
+    max_texts: int = 64
+    max_tokens: int = 16384     # padded tokens per sub-batch: rows x longest row
+    call_overhead_tokens: int = 48  # what one extra session.run costs, in padded tokens
+
+
+def length_sorted_chunks(lengths: np.ndarray, policy: SubBatching) -> list[np.ndarray]:
+    """Indices cut into sub-batches of similar length with the fewest padded tokens.
+
+    Rows are sorted by length, then split optimally (dynamic programming over the sorted
+    order): cost = padded tokens + a per-call overhead, bounded by count and padded tokens.
+    """
+    order = np.argsort(lengths, kind="stable")
+    sorted_len = lengths[order].astype(np.int64)
+    n = len(order)
+    best = np.full(n + 1, np.inf)
+    best[0] = 0.0
+    cut = np.zeros(n + 1, dtype=np.int64)
+    for end in range(1, n + 1):
+        longest = int(sorted_len[end - 1])
+        for start in range(end - 1, max(-1, end - 1 - policy.max_texts), -1):
+            rows = end - start
+            if rows > 1 and rows * longest > policy.max_tokens:
+                break
+            cost = best[start] + rows * longest + policy.call_overhead_tokens
+            if cost < best[end]:
+                best[end], cut[end] = cost, start
+    chunks, end = [], n
+    while end > 0:
+        chunks.append(order[cut[end]:end])
+        end = cut[end]
+    return chunks[::-1]
+
+
+class OnnxModel:
+    def __init__(self, model_dir: str | Path, variant: str = INT8_FILE, threads: int | None = None):
+        self.model_dir = Path(model_dir)
+        self.manifest = Manifest.load(self.model_dir)
+        path = self.model_dir / variant
+        if not path.exists():
+            raise FileNotFoundError(f"{path} does not exist")
+        self.variant = variant
+        self.threads = threads or default_threads()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
+        self.tokenizer.no_truncation()
+        self.tokenizer.no_padding()
+        self.pad_id = self._pad_id()
+        self.model_id = self.manifest.model_id + ("" if variant == INT8_FILE else f"+{Path(variant).stem}")
+
+    def _pad_id(self) -> int:
+        for token in ("<pad>", "[PAD]"):
+            token_id = self.tokenizer.token_to_id(token)
+            if token_id is not None:
+                return token_id
+        return 0
+
+    @property
+    def max_length(self) -> int:
+        return self.manifest.max_length
+
+    def run_padded(self, rows: list[np.ndarray], type_rows: list[np.ndarray] | None = None) -> np.ndarray:
+        """Run one sub-batch of token-id rows, padded to its longest row."""
+        width = max(len(r) for r in rows)
+        ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for i, row in enumerate(rows):
+            ids[i, :len(row)] = row
+            mask[i, :len(row)] = 1
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self.manifest.inputs:
+            types = np.zeros_like(ids)
+            if type_rows is not None:
+                for i, row in enumerate(type_rows):
+                    types[i, :len(row)] = row
+            feeds["token_type_ids"] = types
+        return self.session.run([self.manifest.output], feeds)[0]
+
+    def run_matrix(self, ids: np.ndarray, mask: np.ndarray, types: np.ndarray | None) -> np.ndarray:
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self.manifest.inputs:
+            feeds["token_type_ids"] = types if types is not None else np.zeros_like(ids)
+        return self.session.run([self.manifest.output], feeds)[0]
