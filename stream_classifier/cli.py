@@ -104,6 +104,23 @@ def _cmd_labels_check(args: argparse.Namespace) -> int:
     return status
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from stream_classifier.stream.runner import run
+
+    return run(args.config)
+
+
+def _cmd_schemas(args: argparse.Namespace) -> int:
+    from stream_classifier.records import json_schemas
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, schema in json_schemas().items():
+        (out / name).write_text(json.dumps(schema, indent=2, ensure_ascii=False) + "\n")
+        print(out / name)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stream-classifier",
                                      description="Zero-shot labeling of a Kafka text stream on INT8 ONNX")
@@ -139,6 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--threads", type=int)
     cl.add_argument("text", nargs="*")
     cl.set_defaults(func=_cmd_classify)
+
+    run = sub.add_parser("run", help="consume, label, produce: the stream processor")
+    run.add_argument("--config", help="settings YAML (SC_* environment variables override it)")
+    run.set_defaults(func=_cmd_run)
+
+    schemas = sub.add_parser("schemas", help="write the record JSON Schemas")
+    schemas.add_argument("--out", default="schemas")
+    schemas.set_defaults(func=_cmd_schemas)
 
     labels = sub.add_parser("labels", help="label sets").add_subparsers(dest="action", required=True)
     check = labels.add_parser("check", help="validate label files and print their versions")

@@ -65,3 +65,11 @@ def stream_texts(limit: int | None = None, seed: int = 7) -> list[str]:
     texts = [item.text for item in sentiment_corpus()]
     random.Random(seed).shuffle(texts)
     return texts[:limit] if limit else texts
+
+
+def calibration_texts(count: int = 256, seed: int = 99) -> list[str]:
+    """Texts for quantization calibration, disjoint from the evaluation sample."""
+    evaluation = {item.text for item in evaluation_split()[0]}
+    pool = [item.text for item in sentiment_corpus() if item.text not in evaluation]
+    random.Random(seed).shuffle(pool)
+    return pool[:count]

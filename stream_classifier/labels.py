@@ -39,11 +39,6 @@ class Label(BaseModel):
             raise ValueError("examples must not be empty strings")
         return value
 
-    @property
-    def prototype_texts(self) -> list[str]:
-        """Texts whose embeddings are averaged into the label's vector (embedding engine)."""
-        return [self.description or self.name, *self.examples]
-
 
 class LabelSet(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

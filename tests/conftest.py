@@ -41,3 +41,11 @@ def topics(kafka_bootstrap):
     made = Topics(kafka_bootstrap)
     yield made
     made.delete_all()
+
+
+@pytest.fixture(scope="session")
+def default_model_dir():
+    """The real default model, built offline from PyPI packages (cached between runs)."""
+    from stream_classifier.model.build import build_default
+
+    return build_default(quiet=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from stream_classifier.model.manifest import MANIFEST_FILE, Manifest, model_cache_root
 
-BUILDER_VERSION = "4"
+BUILDER_VERSION = "5"
 OPSET = 17
 DEFAULT_MODEL_NAME = "multilingual-e5-small"
 E5_PREFIX = "query: "
@@ -167,9 +167,12 @@ def _export_and_quantize(model, manifest: Manifest, tokenizer_path: Path, out_di
                               input_names=names, output_names=[manifest.output],
                               dynamic_axes=dynamic, opset_version=OPSET, dynamo=False,
                               do_constant_folding=True)
-        progress("quantizing to INT8 (per-token activations, per-channel weights)")
-        summary = quantize_per_token(fp32_path, tmp / "model.onnx")
-        manifest.quantization = {"method": "per-token-dynamic-uint8/per-channel-int8", **summary}
+        refine = refined_layers(getattr(model.config, "num_hidden_layers", 0))
+        progress("quantizing to INT8 (per-token activations, per-channel weights, "
+                 f"two-pass activations in {len(refine)} later layers)")
+        summary = quantize_per_token(fp32_path, tmp / "model.onnx", refine=refine)
+        manifest.quantization = {"method": "per-token-symmetric-uint8/per-channel-int8",
+                                 "refined_patterns": refine, **summary}
         shutil.copyfile(tokenizer_path, tmp / "tokenizer.json")
         manifest.sizes = {"model.onnx": (tmp / "model.onnx").stat().st_size,
                           "model.fp32.onnx": fp32_path.stat().st_size}
@@ -183,6 +186,15 @@ def _export_and_quantize(model, manifest: Manifest, tokenizer_path: Path, out_di
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
+
+
+def refined_layers(num_layers: int) -> list[str]:
+    """MatMul name patterns of the layers whose activations get a second int8 pass.
+
+    Quantization error compounds through the stack: refining the last two thirds of the
+    layers kept INT8 vs fp32 top-1 agreement above 99% on the default model (README table).
+    """
+    return [f"*layer.{i}/*" for i in range(num_layers // 3, num_layers)]
 
 
 def _wrap_for_export(model, manifest: Manifest):

@@ -26,6 +26,10 @@ from stream_classifier.model.pairs import (assemble_pairs, assemble_singles, pai
 from stream_classifier.model.runtime import INT8_FILE, OnnxModel, SubBatching, length_sorted_chunks
 
 
+def _unit(rows: np.ndarray) -> np.ndarray:
+    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+
+
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     shifted = x - x.max(axis=axis, keepdims=True)
     e = np.exp(shifted)
@@ -208,20 +212,26 @@ class EmbeddingEngine(ZeroShotEngine):
         return self._run_sorted(batch.input_ids, batch.attention_mask, batch.token_type_ids, batch.lengths)
 
     def _encode_labels(self, label_set: LabelSet) -> np.ndarray:
-        texts, owner = [], []
-        for j, label in enumerate(label_set.labels):
-            for text in label.prototype_texts:
-                texts.append(text)
-                owner.append(j)
-        vectors = self.embed(texts, self.model.manifest.label_prefix)
-        owner_arr = np.array(owner)
-        matrix = np.stack([vectors[owner_arr == j].mean(axis=0) for j in range(len(label_set.labels))])
-        return matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+        """A label's vector: its description, averaged with the centroid of its examples.
+
+        The description and the examples' centroid weigh the same however many examples there
+        are: on real reviews a plain mean over all texts let a handful of topic-diverse examples
+        drown the description (accuracy 0.57 with 4 examples vs 0.70 weighted equally).
+        """
+        texts = [label.description or label.name for label in label_set.labels]
+        examples = [(j, ex) for j, label in enumerate(label_set.labels) for ex in label.examples]
+        vectors = _unit(self.embed(texts + [ex for _, ex in examples], self.model.manifest.label_prefix))
+        matrix = vectors[:len(texts)].copy()
+        owners = np.array([j for j, _ in examples], dtype=np.int64)
+        example_vectors = vectors[len(texts):]
+        for j in range(len(texts)):
+            mine = example_vectors[owners == j]
+            if len(mine):
+                matrix[j] = matrix[j] + _unit(mine.mean(axis=0, keepdims=True))[0]
+        return _unit(matrix)
 
     def _raw_scores(self, texts: list[str], prepared: PreparedLabels) -> np.ndarray:
-        vectors = self.embed(texts)
-        vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        return vectors @ prepared.payload.T  # cosine similarities
+        return _unit(self.embed(texts)) @ prepared.payload.T  # cosine similarities
 
     def _finalize(self, raw: np.ndarray, label_set: LabelSet) -> np.ndarray:
         if label_set.multi_label:

@@ -1,0 +1,150 @@
+"""Input, output and dead-letter records, and decoding of raw Kafka values.
+
+JSON Schemas in schemas/ are generated from these models (`stream-classifier schemas`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from stream_classifier.settings import InputSettings
+
+
+class DeadLetterReason(str, Enum):
+    NOT_UTF8 = "not_utf8"
+    INVALID_JSON = "invalid_json"
+    NOT_AN_OBJECT = "not_an_object"
+    MISSING_TEXT = "missing_text"
+    EMPTY_TEXT = "empty_text"
+    WRONG_TYPE = "wrong_type"
+    TEXT_TOO_LONG = "text_too_long"
+    NULL_VALUE = "null_value"
+    INFERENCE_FAILED = "inference_failed"
+
+
+class InputRecord(BaseModel):
+    """A JSON input record (input.format: json). The text field name is configurable."""
+
+    model_config = ConfigDict(extra="allow", title="stream-classifier input record")
+
+    text: str = Field(min_length=1, description="the text to label (field name: input.text_field)")
+    id: str | int | None = Field(default=None, description="optional record id, copied to the output")
+
+
+class SourcePosition(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    topic: str
+    partition: int = Field(ge=0)
+    offset: int = Field(ge=0)
+    timestamp_ms: int | None = Field(default=None, description="the input record's Kafka timestamp")
+
+
+class OutputRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid", title="stream-classifier output record")
+
+    id: str | int | None = Field(description="the input's id, or null")
+    text: str | None = Field(default=None, description="the input text (output.include_text)")
+    label: str = Field(description="top label")
+    score: float = Field(description="score of the top label")
+    scores: dict[str, float] = Field(description="every label's score")
+    labels: list[str] | None = Field(default=None, description="multi-label: labels over their threshold")
+    label_set_version: str
+    model_id: str
+    source: SourcePosition
+    processed_at_ms: int = Field(description="wall-clock time the label was produced")
+    processing_ms: float = Field(description="time from the batch's start to this record's output")
+
+
+class DeadLetterHeaders(BaseModel):
+    """Headers of a dead-letter record; its key and value are the input's bytes, unchanged."""
+
+    model_config = ConfigDict(extra="forbid", title="stream-classifier dead-letter record headers",
+                              populate_by_name=True)
+
+    reason: DeadLetterReason = Field(alias="sc.reason")
+    error: str = Field(alias="sc.error", description="human-readable cause")
+    source_topic: str = Field(alias="sc.source.topic")
+    source_partition: int = Field(alias="sc.source.partition")
+    source_offset: int = Field(alias="sc.source.offset")
+    source_timestamp_ms: int | None = Field(default=None, alias="sc.source.timestamp")
+
+
+class DeadLetterRecord(BaseModel):
+    """What lands on the dead-letter topic: original key/value bytes plus the sc.* headers."""
+
+    model_config = ConfigDict(extra="forbid", title="stream-classifier dead-letter record")
+
+    key: str | None = Field(description="the input key, bytes unchanged (shown base64 here)")
+    value: str | None = Field(description="the input value, bytes unchanged (shown base64 here)")
+    headers: DeadLetterHeaders
+
+
+@dataclass(slots=True)
+class Decoded:
+    text: str
+    record_id: str | int | None
+
+
+@dataclass(slots=True)
+class Rejected:
+    reason: DeadLetterReason
+    error: str
+
+
+def decode_value(value: bytes | None, settings: InputSettings) -> Decoded | Rejected:
+    """Turn a raw Kafka value into a text to label, or a reason to dead-letter it."""
+    if value is None:
+        return Rejected(DeadLetterReason.NULL_VALUE, "the record has no value (tombstone)")
+    if len(value) > settings.max_text_bytes * 4 + 4096:
+        return Rejected(DeadLetterReason.TEXT_TOO_LONG,
+                        f"value of {len(value)} bytes is far over max_text_bytes={settings.max_text_bytes}")
+    try:
+        raw = value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Rejected(DeadLetterReason.NOT_UTF8, f"value is not UTF-8: {exc}")
+    record_id: str | int | None = None
+    if settings.format == "text":
+        text = raw
+    else:
+        try:
+            obj: Any = json.loads(raw)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            return Rejected(DeadLetterReason.INVALID_JSON, f"value is not JSON: {exc}")
+        if not isinstance(obj, dict):
+            return Rejected(DeadLetterReason.NOT_AN_OBJECT,
+                            f"JSON value is a {type(obj).__name__}, expected an object")
+        if settings.text_field not in obj or obj[settings.text_field] is None:
+            return Rejected(DeadLetterReason.MISSING_TEXT, f"field {settings.text_field!r} is missing")
+        text = obj[settings.text_field]
+        if not isinstance(text, str):
+            return Rejected(DeadLetterReason.WRONG_TYPE,
+                            f"field {settings.text_field!r} is a {type(text).__name__}, expected a string")
+        candidate_id = obj.get(settings.id_field)
+        if candidate_id is not None:
+            if isinstance(candidate_id, bool) or not isinstance(candidate_id, (str, int)):
+                return Rejected(DeadLetterReason.WRONG_TYPE,
+                                f"field {settings.id_field!r} is a {type(candidate_id).__name__}, "
+                                "expected a string or an integer")
+            record_id = candidate_id
+    if not text.strip():
+        return Rejected(DeadLetterReason.EMPTY_TEXT, "the text is empty")
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > settings.max_text_bytes:
+        return Rejected(DeadLetterReason.TEXT_TOO_LONG,
+                        f"text of {size} bytes is over max_text_bytes={settings.max_text_bytes}")
+    return Decoded(text, record_id)
+
+
+def json_schemas() -> dict[str, dict]:
+    """The JSON Schemas checked in under schemas/, generated from the models above."""
+    return {
+        "input.schema.json": InputRecord.model_json_schema(),
+        "output.schema.json": OutputRecord.model_json_schema(),
+        "dead-letter.schema.json": DeadLetterRecord.model_json_schema(by_alias=True),
+    }

@@ -1,0 +1,467 @@
+"""The loop: poll -> micro-batch -> decode -> classify -> produce -> commit what is delivered.
+
+At-least-once: auto-commit and auto offset store are off; an input offset is committed only
+after every record it caused (output or dead letter) is acknowledged by the broker, and after it
+has left the dead-letter guard's window. Offsets are committed on an interval, on partition
+revoke and on shutdown. Kafka I/O stays on librdkafka's threads; this loop is one thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from stream_classifier.model.engines import ZeroShotEngine
+from stream_classifier.observability import Health, Metrics, log
+from stream_classifier.records import DeadLetterReason, Decoded, Rejected, decode_value
+from stream_classifier.settings import Settings
+from stream_classifier.stream.batcher import Batcher, estimate_tokens
+from stream_classifier.stream.label_watch import LabelWatcher
+from stream_classifier.stream.offsets import DeadLetterGuard, OffsetTracker
+
+logger = logging.getLogger("stream_classifier.pipeline")
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_CONFIG = 2
+EXIT_GUARD = 3
+EXIT_KAFKA = 4
+
+
+class StartupError(RuntimeError):
+    pass
+
+
+class GuardTripped(RuntimeError):
+    pass
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one input became: an output record, or a dead letter."""
+
+    message: Message
+    value: bytes | None = None
+    rejected: Rejected | None = None
+
+
+def _tp(message: Message) -> tuple[str, int]:
+    return message.topic(), message.partition()
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, engine: ZeroShotEngine, metrics: Metrics,
+                 health: Health | None = None):
+        self.settings = settings
+        self.engine = engine
+        self.metrics = metrics
+        self.health = health or Health()
+        self.labels = LabelWatcher(settings.labels.file, engine, metrics, settings.labels.watch_interval_s)
+        self.tracker = OffsetTracker()
+        g = settings.dead_letter_guard
+        self.guard = DeadLetterGuard(g.window, g.min_records, g.max_ratio, g.idle_release_s, g.enabled)
+        b = settings.batch
+        self.batcher: Batcher[Message] = Batcher(b.max_size, b.max_wait_ms / 1000.0, b.max_tokens)
+        self.max_length = engine.model.max_length
+        self.stop_requested = False
+        self.paused = False
+        self.failed_partitions: set[tuple[str, int]] = set()
+        self.fatal_error: KafkaError | None = None
+        self.last_committed: dict[tuple[str, int], int] = {}
+        self.assignment: set[tuple[str, int]] = set()
+        self.consumer: Consumer | None = None
+        self.producer: Producer | None = None
+        self._next_commit = 0.0
+        self.topics = settings.topics
+
+    # ------------------------------------------------------------------ clients
+    def _client_logger(self) -> logging.Logger:
+        return logging.getLogger("stream_classifier.librdkafka")
+
+    def _error_cb(self, err: KafkaError) -> None:
+        log(logger, logging.ERROR if err.fatal() else logging.WARNING, "kafka client error",
+            code=err.name(), error=err.str(), fatal=err.fatal())
+        if err.fatal() or err.code() in (KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED):
+            self.fatal_error = err
+
+    def _make_clients(self) -> None:
+        k = self.settings.kafka
+        consumer_config = {
+            **k.client_config("consumer"),
+            "group.id": k.group_id,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            "partition.assignment.strategy": "cooperative-sticky",
+            "session.timeout.ms": k.session_timeout_ms,
+            "error_cb": self._error_cb,
+            "logger": self._client_logger(),
+        }
+        if k.group_instance_id:
+            consumer_config["group.instance.id"] = k.group_instance_id
+        if self.settings.metrics.statistics_interval_ms:
+            consumer_config["statistics.interval.ms"] = self.settings.metrics.statistics_interval_ms
+            consumer_config["stats_cb"] = self.metrics.update_from_statistics
+        producer_config = {
+            **k.client_config("producer"),
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 5,
+            "compression.type": "lz4",
+            "error_cb": self._error_cb,
+            "logger": self._client_logger(),
+        }
+        self.consumer = Consumer(consumer_config)
+        self.producer = Producer(producer_config)
+
+    def _check_connectivity(self) -> None:
+        """Fail fast with a clear error (unreachable broker, bad credentials, missing topic)."""
+        assert self.consumer is not None
+        deadline = time.monotonic() + self.settings.kafka.connect_timeout_s
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            if self.fatal_error is not None:
+                raise StartupError(f"kafka: {self.fatal_error.str()}")
+            try:
+                md = self.consumer.list_topics(self.topics.input, timeout=min(5.0, self.settings.kafka.connect_timeout_s))
+                topic = md.topics.get(self.topics.input)
+                if topic is not None and topic.error is None:
+                    return
+                last = KafkaException(topic.error if topic else "topic missing")
+            except KafkaException as exc:
+                last = exc
+            time.sleep(0.2)
+        raise StartupError(f"cannot reach input topic {self.topics.input!r} at "
+                           f"{self.settings.kafka.bootstrap_servers} within "
+                           f"{self.settings.kafka.connect_timeout_s:.0f}s: {last}")
+
+    # ------------------------------------------------------------------ rebalance
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for p in partitions:
+            tp = (p.topic, p.partition)
+            self.assignment.add(tp)
+            self.tracker.assign(tp)
+        self.health.assigned = bool(self.assignment)
+        if self.paused and partitions:
+            consumer.pause(partitions)
+        log(logger, logging.INFO, "partitions assigned", partitions=[f"{p.topic}[{p.partition}]" for p in partitions])
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        revoked = {(p.topic, p.partition) for p in partitions}
+        dropped = self.batcher.drop(lambda m: _tp(m) not in revoked)
+        self._flush_producer()
+        for tp in revoked:
+            self.guard.release_partition(tp)
+        self._commit(only=revoked)
+        for tp in revoked:
+            self.tracker.revoke(tp)
+            self.assignment.discard(tp)
+            self.last_committed.pop(tp, None)
+            self.failed_partitions.discard(tp)
+        self.health.assigned = bool(self.assignment)
+        log(logger, logging.INFO, "partitions revoked", partitions=sorted(f"{t}[{p}]" for t, p in revoked),
+            dropped_unprocessed=dropped)
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        lost = {(p.topic, p.partition) for p in partitions}
+        self.batcher.drop(lambda m: _tp(m) not in lost)
+        for tp in lost:
+            self.guard.release_partition(tp)
+            self.tracker.revoke(tp)
+            self.assignment.discard(tp)
+            self.last_committed.pop(tp, None)
+        self.health.assigned = bool(self.assignment)
+        log(logger, logging.WARNING, "partitions lost", partitions=sorted(f"{t}[{p}]" for t, p in lost))
+
+    # ------------------------------------------------------------------ the loop
+    def request_stop(self, *_args) -> None:
+        self.stop_requested = True
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+        signal.signal(signal.SIGHUP, lambda *_: self.labels.request_reload())
+
+    def run(self) -> int:
+        self._make_clients()
+        assert self.consumer is not None and self.producer is not None
+        try:
+            self._check_connectivity()
+        except StartupError as exc:
+            log(logger, logging.ERROR, "start-up failed", error=str(exc))
+            self.consumer.close()
+            return EXIT_KAFKA
+        self.consumer.subscribe([self.topics.input], on_assign=self._on_assign,
+                                on_revoke=self._on_revoke, on_lost=self._on_lost)
+        self.health.model_loaded = True
+        log(logger, logging.INFO, "consuming", input=self.topics.input, output=self.topics.output,
+            dead_letter=self.topics.dead_letter, label_set=self.labels.current.version,
+            model=self.engine.model_id, kafka=self.settings.kafka.redacted())
+        code = EXIT_OK
+        try:
+            while not self.stop_requested:
+                self._step()
+                if self.fatal_error is not None:
+                    raise KafkaException(self.fatal_error)
+        except GuardTripped as exc:
+            log(logger, logging.ERROR, "dead-letter guard tripped: stopping without committing the window",
+                error=str(exc))
+            code = EXIT_GUARD
+        except KafkaException as exc:
+            log(logger, logging.ERROR, "fatal kafka error", error=str(exc))
+            code = EXIT_KAFKA
+        except Exception:
+            # only acknowledged inputs are committed below, so nothing is lost either way
+            logger.exception("unexpected error in the loop; stopping")
+            code = EXIT_INTERNAL
+        finally:
+            self.health.stopping = True
+            self._shutdown(clean=code == EXIT_OK)
+        return code
+
+    def _step(self) -> None:
+        consumer = self.consumer
+        assert consumer is not None and self.producer is not None
+        self.health.tick()
+        self.labels.maybe_reload()
+        timeout = min(self.batcher.remaining_wait(), 0.1)
+        room = self.batcher.room()
+        messages = consumer.consume(num_messages=max(room, 1), timeout=timeout) if room > 0 else []
+        for message in messages:
+            err = message.error()
+            if err is not None:
+                if err.code() != KafkaError._PARTITION_EOF:
+                    log(logger, logging.WARNING, "consume error", error=err.str())
+                    if err.fatal():
+                        self.fatal_error = err
+                continue
+            self.batcher.add(message, estimate_tokens(message.value(), self.max_length))
+        if self.batcher.ready() or (self.batcher.batch.items and self.paused):
+            self._process(self.batcher.take())
+        self.producer.poll(0)
+        self._handle_failed_deliveries()
+        now = time.monotonic()
+        self.guard.release_if_idle(now)
+        if self.guard.tripped():
+            raise GuardTripped(f"dead-letter share {self.guard.ratio():.2f} over the last "
+                               f"{len(self.guard.recent)} records exceeds {self.guard.max_ratio}")
+        self.metrics.guard_ratio.set(self.guard.ratio())
+        self._backpressure()
+        if now >= self._next_commit:
+            self._commit()
+            self._next_commit = now + self.settings.delivery.commit_interval_s
+
+    # ------------------------------------------------------------------ processing
+    def _process(self, batch) -> None:
+        messages: list[Message] = batch.items
+        if not messages:
+            return
+        started = time.monotonic()
+        self.metrics.batch_size.observe(len(messages))
+        if batch.opened_at is not None:
+            self.metrics.batch_wait.observe(started - batch.opened_at)
+        label_set = self.labels.current
+        input_settings = self.settings.input
+        outcomes: list[Outcome] = []
+        texts: list[str] = []
+        text_owner: list[int] = []
+        ids: list = []
+        consumed = Counter()
+        for message in messages:
+            consumed[message.topic()] += 1
+            decoded = decode_value(message.value(), input_settings)
+            outcome = Outcome(message)
+            if isinstance(decoded, Decoded):
+                text_owner.append(len(outcomes))
+                texts.append(decoded.text)
+                ids.append(decoded.record_id)
+            else:
+                outcome.rejected = decoded
+            outcomes.append(outcome)
+        for topic, n in consumed.items():
+            self.metrics.consumed.labels(topic=topic).inc(n)
+
+        inference_started = time.monotonic()
+        results = self._classify_bisecting(texts, label_set)
+        self.metrics.inference.observe(time.monotonic() - inference_started)
+
+        label_counts = Counter()
+        now_ms = int(time.time() * 1000)
+        processing_ms = round((time.monotonic() - started) * 1000.0, 3)
+        include_text = self.settings.output.include_text
+        for position, owner in enumerate(text_owner):
+            outcome = outcomes[owner]
+            result = results[position]
+            if isinstance(result, Exception):
+                outcome.rejected = Rejected(DeadLetterReason.INFERENCE_FAILED, f"{type(result).__name__}: {result}")
+                continue
+            message = outcome.message
+            ts_type, ts = message.timestamp()
+            record = {"id": ids[position], "text": texts[position] if include_text else None, **result,
+                      "source": {"topic": message.topic(), "partition": message.partition(),
+                                 "offset": message.offset(), "timestamp_ms": ts if ts_type else None},
+                      "processed_at_ms": now_ms, "processing_ms": processing_ms}
+            outcome.value = json.dumps(record, ensure_ascii=False).encode("utf-8", "surrogatepass")
+            label_counts[result["label"]] += 1
+        for label, n in label_counts.items():
+            self.metrics.labels_assigned.labels(label_set=label_set.name, label=label).inc(n)
+
+        for outcome in outcomes:
+            self._produce(outcome, now_ms)
+
+    def _classify_bisecting(self, texts: list[str], label_set) -> list:
+        """Per text: the result dict, or the exception that its inference raised.
+
+        A failed batch is bisected until the guilty texts are found; the rest are labeled.
+        """
+        if not texts:
+            return []
+        try:
+            result = self.engine.classify(texts, label_set)
+        except Exception as exc:  # noqa: BLE001 - any inference failure is bisected
+            if len(texts) == 1:
+                return [exc]
+            half = len(texts) // 2
+            return self._classify_bisecting(texts[:half], label_set) + \
+                self._classify_bisecting(texts[half:], label_set)
+        if result.cache_hits:
+            self.metrics.cache_hits.inc(result.cache_hits)
+        return [result.as_dict(i) for i in range(len(texts))]
+
+    def _produce(self, outcome: Outcome, now_ms: int) -> None:
+        message = outcome.message
+        tp = _tp(message)
+        if tp not in self.assignment:
+            return  # revoked while the batch was in hand: the new owner re-reads it
+        generation = self.tracker.generation(tp)
+        offset = message.offset()
+        self.tracker.track(tp, offset, 1)
+        ts_type, ts = message.timestamp()
+        dead = outcome.rejected is not None
+        kind = "dead_letter" if dead else "output"
+        topic = self.topics.dead_letter if dead else self.topics.output
+        tracker, metrics, failed = self.tracker, self.metrics, self.failed_partitions
+
+        def on_delivery(err, _msg, tp=tp, offset=offset, generation=generation, ts=ts if ts_type else None):
+            if err is not None:
+                metrics.delivery_failures.labels(kind=kind).inc()
+                log(logger, logging.WARNING, "delivery failed; the partition will be replayed",
+                    topic=topic, error=err.str(), source=f"{tp[0]}[{tp[1]}]@{offset}")
+                progress = tracker.partitions.get(tp)
+                if progress is not None and progress.generation == generation:
+                    failed.add(tp)
+                return
+            tracker.ack(tp, offset, generation)
+            metrics.produced.labels(topic=topic, kind=kind).inc()
+            if ts is not None and not dead:
+                metrics.end_to_end.observe(max(0.0, time.time() - ts / 1000.0))
+
+        if dead:
+            rejected = outcome.rejected
+            assert rejected is not None
+            headers = list(message.headers() or []) + [
+                ("sc.reason", rejected.reason.value.encode()),
+                ("sc.error", rejected.error.encode("utf-8", "replace")[:1000]),
+                ("sc.source.topic", message.topic().encode()),
+                ("sc.source.partition", str(message.partition()).encode()),
+                ("sc.source.offset", str(offset).encode()),
+            ]
+            if ts_type:
+                headers.append(("sc.source.timestamp", str(ts).encode()))
+            value = message.value()
+            self.metrics.dead_letters.labels(reason=rejected.reason.value).inc()
+        else:
+            headers = None
+            value = outcome.value
+        self.guard.observe(tp, offset, dead, time.monotonic())
+        self._produce_with_backoff(topic, message.key(), value, headers, on_delivery)
+
+    def _produce_with_backoff(self, topic, key, value, headers, on_delivery) -> None:
+        assert self.producer is not None
+        while True:
+            try:
+                self.producer.produce(topic, key=key, value=value, headers=headers, on_delivery=on_delivery)
+                return
+            except BufferError:
+                # the producer queue is full: serve delivery reports until there is room
+                self.producer.poll(0.05)
+
+    # ------------------------------------------------------------------ delivery, commit
+    def _handle_failed_deliveries(self) -> None:
+        if not self.failed_partitions:
+            return
+        assert self.consumer is not None
+        for tp in list(self.failed_partitions):
+            self.failed_partitions.discard(tp)
+            self.batcher.drop(lambda m, tp=tp: _tp(m) != tp)
+            seek_to = self.tracker.rewind(tp)
+            if seek_to is not None and tp in self.assignment:
+                try:
+                    self.consumer.seek(TopicPartition(tp[0], tp[1], seek_to))
+                except KafkaException as exc:
+                    log(logger, logging.WARNING, "seek for replay failed", partition=f"{tp[0]}[{tp[1]}]",
+                        error=str(exc))
+                log(logger, logging.WARNING, "replaying partition from its first undelivered input",
+                    partition=f"{tp[0]}[{tp[1]}]", offset=seek_to)
+
+    def _backpressure(self) -> None:
+        assert self.consumer is not None and self.producer is not None
+        in_flight = self.tracker.in_flight()
+        self.metrics.in_flight.set(in_flight)
+        limit = self.settings.delivery.max_in_flight
+        if not self.paused and in_flight >= limit:
+            self.consumer.pause([TopicPartition(t, p) for t, p in self.assignment])
+            self.paused = True
+            self.metrics.paused.set(1)
+            log(logger, logging.INFO, "backpressure: fetching paused", in_flight=in_flight)
+        elif self.paused and in_flight <= limit // 2:
+            self.consumer.resume([TopicPartition(t, p) for t, p in self.assignment])
+            self.paused = False
+            self.metrics.paused.set(0)
+            log(logger, logging.INFO, "backpressure: fetching resumed", in_flight=in_flight)
+
+    def _commit(self, only: set[tuple[str, int]] | None = None) -> None:
+        assert self.consumer is not None
+        held = self.guard.held_from()
+        offsets = []
+        for tp in (only if only is not None else self.assignment):
+            offset = self.tracker.committable(tp, held.get(tp))
+            if offset is not None and offset > self.last_committed.get(tp, -1):
+                offsets.append(TopicPartition(tp[0], tp[1], offset))
+        if not offsets:
+            return
+        try:
+            self.consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            self.metrics.commits.labels(result="failure").inc()
+            log(logger, logging.WARNING, "commit failed", error=str(exc))
+            return
+        self.metrics.commits.labels(result="success").inc()
+        for tpo in offsets:
+            self.last_committed[(tpo.topic, tpo.partition)] = tpo.offset
+
+    def _flush_producer(self) -> None:
+        assert self.producer is not None
+        remaining = self.producer.flush(self.settings.delivery.flush_timeout_s)
+        if remaining:
+            log(logger, logging.WARNING, "producer flush timed out", undelivered=remaining)
+
+    def _shutdown(self, clean: bool) -> None:
+        assert self.consumer is not None and self.producer is not None
+        try:
+            if clean:
+                self._process(self.batcher.take())  # finish the batch in hand
+            self._flush_producer()
+            self._handle_failed_deliveries()
+            if clean:
+                self.guard.release_all()
+            self._commit()
+        finally:
+            self.consumer.close()
+            log(logger, logging.INFO, "stopped", clean=clean)

@@ -1,0 +1,53 @@
+"""`stream-classifier run`: settings -> model -> metrics endpoint -> the pipeline loop."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from stream_classifier.labels import LabelSetError
+from stream_classifier.observability import Health, Metrics, ObservabilityServer, log, setup_logging
+from stream_classifier.settings import SettingsError, load_settings
+from stream_classifier.stream.pipeline import EXIT_CONFIG, Pipeline
+
+logger = logging.getLogger("stream_classifier.run")
+
+
+def run(config: str | Path | None) -> int:
+    try:
+        settings = load_settings(config)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    setup_logging(settings.logging.level, settings.logging.format)
+    from stream_classifier.cli import resolve_model_dir
+    from stream_classifier.model.engines import load_engine
+
+    metrics, health = Metrics(), Health()
+    server = None
+    if settings.metrics.port:
+        try:
+            server = ObservabilityServer(settings.metrics.host, settings.metrics.port, metrics, health).start()
+        except OSError as exc:
+            print(f"error: metrics.port: cannot listen on {settings.metrics.host}:{settings.metrics.port}: {exc}",
+                  file=sys.stderr)
+            return EXIT_CONFIG
+        log(logger, logging.INFO, "metrics endpoint", url=f"http://{settings.metrics.host}:{server.port}/metrics")
+    try:
+        model_dir = resolve_model_dir(str(settings.model.dir) if settings.model.dir else None)
+        engine = load_engine(model_dir, settings.model.variant, settings.model.threads,
+                             cache_entries=settings.model.cache_entries)
+        pipeline = Pipeline(settings, engine, metrics, health)
+    except LabelSetError as exc:
+        print(f"error: labels.file: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except (FileNotFoundError, SystemExit) as exc:
+        print(f"error: model.dir: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    pipeline.install_signal_handlers()
+    try:
+        return pipeline.run()
+    finally:
+        if server:
+            server.stop()

@@ -1,0 +1,175 @@
+"""Run `stream-classifier run` as a real subprocess against the test broker, and read topics back."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from kafka_helpers import free_ports, unique_name
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def settings_for(bootstrap: str, input_topic: str, output_topic: str, dlq_topic: str, labels: Path,
+                 group: str | None = None, **sections) -> dict:
+    settings = {
+        "kafka": {"bootstrap_servers": bootstrap, "group_id": group or unique_name("sc-group"),
+                  "connect_timeout_s": 20},
+        "topics": {"input": input_topic, "output": output_topic, "dead_letter": dlq_topic},
+        "labels": {"file": str(labels), "watch_interval_s": 0.2},
+        "batch": {"max_size": 64, "max_wait_ms": 50},
+        "delivery": {"commit_interval_s": 0.5},
+        "metrics": {"port": free_ports(1)[0], "statistics_interval_ms": 1000},
+        "logging": {"level": "INFO", "format": "json"},
+    }
+    for section, values in sections.items():
+        settings.setdefault(section, {}).update(values)
+    return settings
+
+
+@dataclass
+class ClassifierProcess:
+    settings: dict
+    workdir: Path
+    env: dict = field(default_factory=dict)
+    proc: subprocess.Popen | None = None
+
+    def start(self) -> "ClassifierProcess":
+        config = self.workdir / f"config-{unique_name('run')}.yaml"
+        config.write_text(yaml.safe_dump(self.settings, allow_unicode=True))
+        self.log_path = config.with_suffix(".log")
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([sys.executable, "-m", "stream_classifier", "run", "--config", str(config)],
+                                     cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT,
+                                     env={**os.environ, **self.env})
+        return self
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings['metrics']['port']}"
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"classifier exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(self.metrics_url + "/readyz", timeout=1) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"classifier not ready after {timeout}s:\n{self.log_tail()}")
+
+    def metrics(self) -> dict[str, float]:
+        """Samples of /metrics as {'name{labels}': value}."""
+        with urllib.request.urlopen(self.metrics_url + "/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+        samples = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                samples[name] = float(value)
+        return samples
+
+    def metric_sum(self, prefix: str, **labels: str) -> float:
+        total = 0.0
+        for name, value in self.metrics().items():
+            if name.split("{")[0] == prefix and all(f'{k}="{v}"' in name for k, v in labels.items()):
+                total += value
+        return total
+
+    def signal(self, sig: int = signal.SIGTERM) -> None:
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 60) -> int:
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self._log.close()
+
+    def stop(self, timeout: float = 60) -> int:
+        if self.proc.poll() is None:
+            self.signal(signal.SIGTERM)
+        return self.wait(timeout)
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes | None]]) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5})
+    errors = []
+    for key, value in records:
+        while True:
+            try:
+                producer.produce(topic, key=key, value=value,
+                                 on_delivery=lambda err, _m: err and errors.append(err))
+                break
+            except BufferError:
+                producer.poll(0.1)
+    assert producer.flush(60) == 0 and not errors, errors
+
+
+def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 120,
+               settle: float = 1.0) -> list:
+    """Read a topic from the beginning until `expected` records arrived (then `settle` s more)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_name("reader"),
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                         "isolation.level": "read_committed"})
+    consumer.subscribe([topic])
+    records, deadline, settle_until = [], time.monotonic() + timeout, None
+    try:
+        while time.monotonic() < deadline:
+            if len(records) >= expected:
+                settle_until = settle_until or time.monotonic() + settle
+                if time.monotonic() >= settle_until:
+                    break
+            for msg in consumer.consume(500, timeout=0.5):
+                if msg.error() is None:
+                    records.append(msg)
+    finally:
+        consumer.close()
+    return records
+
+
+def outputs_by_source(records) -> dict[tuple[int, int], dict]:
+    out = {}
+    for msg in records:
+        record = json.loads(msg.value())
+        out[(record["source"]["partition"], record["source"]["offset"])] = record
+    return out
+
+
+def committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        tps = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
+        return {tp.partition: tp.offset for tp in tps}
+    finally:
+        consumer.close()
+
+
+def wait_until(predicate, timeout: float, message: str, interval: float = 0.25) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(message)
