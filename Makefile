@@ -7,7 +7,7 @@ KAFKA_PORT ?= 9092
 PYTEST_ARGS ?=
 
 .PHONY: install kafka-jars kafka-up kafka-down kafka-clean kafka-status \
-        kafka-cluster-up kafka-cluster-down kafka-cluster-clean model test demo bench clean
+        kafka-cluster-up kafka-cluster-down kafka-cluster-clean model eval test demo clean
 
 install: $(VENV)/.installed
 
@@ -41,6 +41,12 @@ kafka-cluster-down: install
 
 kafka-cluster-clean: install
 	$(KAFKA) cluster clean
+
+model: install
+	$(PY) -m stream_classifier model build
+
+eval: install
+	$(PY) -m stream_classifier model eval
 
 test: install kafka-jars
 	$(PY) -m pytest $(PYTEST_ARGS)

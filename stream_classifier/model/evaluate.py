@@ -114,3 +114,85 @@ def format_report(report: dict) -> str:
         lines.append("int8 accuracy with examples per label: "
                      + ", ".join(f"{k}: {v:.4f}" for k, v in few.items()))
     return "\n".join(lines)
+
+
+QUANT_VARIANTS = {
+    "fp32": "the exported fp32 model",
+    "ort-dynamic": "onnxruntime quantize_dynamic, per-channel weights (per-tensor activations)",
+    "per-token": "per-token int8 activations, per-channel int8 weights, one pass",
+    "per-token+refine-later": "per-token, second int8 pass in the last 2/3 of the layers (shipped)",
+    "per-token+refine-all": "per-token, second int8 pass in every layer",
+}
+
+
+def compare_quantization(model_dir: Path, label_set: LabelSet, work_dir: Path, size: int = 2000,
+                         batch_size: int = 32, independence_texts: int = 500, threads: int | None = None,
+                         progress=lambda msg: None) -> list[dict]:
+    """Build each quantization variant from the model's fp32 export and measure it side by side."""
+    import shutil
+
+    from stream_classifier.model.build import refined_layers
+    from stream_classifier.model.quantize import quantize_ort_dynamic, quantize_per_token
+
+    sample, _ = evaluation_split(size)
+    texts, truth = [i.text for i in sample], [i.label for i in sample]
+    fp32_path = model_dir / FP32_FILE
+    layers = len(_manifest_layers(model_dir))
+    builders = {
+        "fp32": None,
+        "ort-dynamic": lambda dst: quantize_ort_dynamic(fp32_path, dst),
+        "per-token": lambda dst: quantize_per_token(fp32_path, dst),
+        "per-token+refine-later": lambda dst: quantize_per_token(fp32_path, dst, refine=refined_layers(layers)),
+        "per-token+refine-all": lambda dst: quantize_per_token(fp32_path, dst, refine=["*"]),
+    }
+    work_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("tokenizer.json", "manifest.json"):
+        shutil.copyfile(model_dir / name, work_dir / name)
+    rows, reference = [], None
+    policy = SubBatching(max_texts=batch_size)
+    for name, build in builders.items():
+        if build is None:
+            variant_file = FP32_FILE
+            shutil.copyfile(fp32_path, work_dir / variant_file)
+        else:
+            progress(f"quantizing: {name}")
+            variant_file = f"model.{name}.onnx"
+            build(work_dir / variant_file)
+        progress(f"measuring: {name}")
+        engine = load_engine(work_dir, variant_file, threads, policy, cache_entries=0)
+        classify_in_batches(engine, texts[:batch_size], label_set, batch_size)
+        started = time.perf_counter()
+        scores = classify_in_batches(engine, texts, label_set, batch_size)
+        elapsed = time.perf_counter() - started
+        if reference is None:
+            reference = scores
+        alone = classify_in_batches(engine, texts[:independence_texts], label_set, 1)
+        rows.append({
+            "variant": name, "what": QUANT_VARIANTS[name],
+            "agreement": float(np.mean(scores.argmax(1) == reference.argmax(1))),
+            "accuracy": float(np.mean([label_set.names[j] == t for j, t in zip(scores.argmax(1), truth)])),
+            "batch_independence": float(np.mean(alone.argmax(1) == scores[:independence_texts].argmax(1))),
+            "max_score_change_batch_1_vs_32": float(np.abs(alone - scores[:independence_texts]).max()),
+            "texts_per_s": len(texts) / elapsed,
+            "size_mib": (work_dir / variant_file).stat().st_size / 2**20,
+        })
+        if build is not None:
+            (work_dir / variant_file).unlink()
+    return rows
+
+
+def _manifest_layers(model_dir: Path) -> list[str]:
+    import onnx
+
+    model = onnx.load(str(model_dir / FP32_FILE), load_external_data=False)
+    layers = {n.name.split("layer.")[1].split("/")[0] for n in model.graph.node if "layer." in n.name}
+    return sorted(layers)
+
+
+def format_quantization_table(rows: list[dict]) -> str:
+    lines = ["| variant | top-1 agreement vs fp32 | accuracy | batch-independence | max score change | texts/s | size MiB |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['variant']} | {r['agreement']:.4f} | {r['accuracy']:.4f} | {r['batch_independence']:.4f} "
+                     f"| {r['max_score_change_batch_1_vs_32']:.1e} | {r['texts_per_s']:.1f} | {r['size_mib']:.0f} |")
+    return "\n".join(lines)

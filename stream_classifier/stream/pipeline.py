@@ -156,8 +156,9 @@ class Pipeline:
         revoked = {(p.topic, p.partition) for p in partitions}
         dropped = self.batcher.drop(lambda m: _tp(m) not in revoked)
         self._flush_producer()
-        for tp in revoked:
-            self.guard.release_partition(tp)
+        if not self.guard.tripped():  # after a trip, the window stays uncommitted (close revokes too)
+            for tp in revoked:
+                self.guard.release_partition(tp)
         self._commit(only=revoked)
         for tp in revoked:
             self.tracker.revoke(tp)
@@ -248,9 +249,6 @@ class Pipeline:
         self._handle_failed_deliveries()
         now = time.monotonic()
         self.guard.release_if_idle(now)
-        if self.guard.tripped():
-            raise GuardTripped(f"dead-letter share {self.guard.ratio():.2f} over the last "
-                               f"{len(self.guard.recent)} records exceeds {self.guard.max_ratio}")
         self.metrics.guard_ratio.set(self.guard.ratio())
         self._backpressure()
         if now >= self._next_commit:
@@ -380,6 +378,10 @@ class Pipeline:
             headers = None
             value = outcome.value
         self.guard.observe(tp, offset, dead, time.monotonic())
+        if self.guard.tripped():
+            # checked per record, so the window that trips is exactly the last `window` records
+            raise GuardTripped(f"dead-letter share {self.guard.ratio():.2f} over the last "
+                               f"{len(self.guard.recent)} records exceeds {self.guard.max_ratio}")
         self._produce_with_backoff(topic, message.key(), value, headers, on_delivery)
 
     def _produce_with_backoff(self, topic, key, value, headers, on_delivery) -> None:
@@ -419,6 +421,7 @@ class Pipeline:
             self.consumer.pause([TopicPartition(t, p) for t, p in self.assignment])
             self.paused = True
             self.metrics.paused.set(1)
+            self.metrics.pauses.inc()
             log(logger, logging.INFO, "backpressure: fetching paused", in_flight=in_flight)
         elif self.paused and in_flight <= limit // 2:
             self.consumer.resume([TopicPartition(t, p) for t, p in self.assignment])

