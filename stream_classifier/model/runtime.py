@@ -28,7 +28,8 @@ class SubBatching:
     """How a batch is cut into length-sorted sub-batches (dynamic padding)."""
 
     max_texts: int = 64
-    max_tokens: int = 16384     # padded tokens per sub-batch: rows x longest row
+    max_tokens: int = 8192          # padded tokens per sub-batch: rows x longest row
+    max_attention_cells: int = 2_000_000  # rows x longest^2: bounds the attention buffers (RSS)
     call_overhead_tokens: int = 48  # what one extra session.run costs, in padded tokens
 
 
@@ -36,7 +37,8 @@ def length_sorted_chunks(lengths: np.ndarray, policy: SubBatching) -> list[np.nd
     """Indices cut into sub-batches of similar length with the fewest padded tokens.
 
     Rows are sorted by length, then split optimally (dynamic programming over the sorted
-    order): cost = padded tokens + a per-call overhead, bounded by count and padded tokens.
+    order): cost = padded tokens + a per-call overhead, bounded by count, padded tokens and
+    attention cells (rows x longest^2, which sizes onnxruntime's attention buffers).
     """
     order = np.argsort(lengths, kind="stable")
     sorted_len = lengths[order].astype(np.int64)
@@ -48,7 +50,8 @@ def length_sorted_chunks(lengths: np.ndarray, policy: SubBatching) -> list[np.nd
         longest = int(sorted_len[end - 1])
         for start in range(end - 1, max(-1, end - 1 - policy.max_texts), -1):
             rows = end - start
-            if rows > 1 and rows * longest > policy.max_tokens:
+            if rows > 1 and (rows * longest > policy.max_tokens
+                             or rows * longest * longest > policy.max_attention_cells):
                 break
             cost = best[start] + rows * longest + policy.call_overhead_tokens
             if cost < best[end]:
@@ -74,7 +77,6 @@ class OnnxModel:
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
         self.tokenizer.no_truncation()

@@ -121,25 +121,26 @@ class Pipeline:
         self.producer = Producer(producer_config)
 
     def _check_connectivity(self) -> None:
-        """Fail fast with a clear error (unreachable broker, bad credentials, missing topic)."""
+        """Fail fast with a clear error when the cluster cannot be reached or refuses us."""
         assert self.consumer is not None
-        deadline = time.monotonic() + self.settings.kafka.connect_timeout_s
+        timeout = self.settings.kafka.connect_timeout_s
+        deadline = time.monotonic() + timeout
         last: Exception | None = None
         while time.monotonic() < deadline:
             if self.fatal_error is not None:
                 raise StartupError(f"kafka: {self.fatal_error.str()}")
             try:
-                md = self.consumer.list_topics(self.topics.input, timeout=min(5.0, self.settings.kafka.connect_timeout_s))
-                topic = md.topics.get(self.topics.input)
-                if topic is not None and topic.error is None:
-                    return
-                last = KafkaException(topic.error if topic else "topic missing")
+                md = self.consumer.list_topics(timeout=min(5.0, timeout))
             except KafkaException as exc:
                 last = exc
-            time.sleep(0.2)
-        raise StartupError(f"cannot reach input topic {self.topics.input!r} at "
-                           f"{self.settings.kafka.bootstrap_servers} within "
-                           f"{self.settings.kafka.connect_timeout_s:.0f}s: {last}")
+                time.sleep(0.2)
+                continue
+            if self.topics.input not in md.topics:
+                log(logger, logging.WARNING, "the input topic does not exist yet; waiting for it",
+                    topic=self.topics.input)
+            return
+        raise StartupError(f"cannot reach the Kafka cluster at {self.settings.kafka.bootstrap_servers} "
+                           f"within {timeout:.0f}s: {last}")
 
     # ------------------------------------------------------------------ rebalance
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:

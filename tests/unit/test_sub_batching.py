@@ -15,6 +15,7 @@ def test_chunks_cover_every_row_once_within_bounds(seed):
     for chunk in chunks:
         assert len(chunk) <= policy.max_texts
         assert len(chunk) == 1 or len(chunk) * lengths[chunk].max() <= policy.max_tokens
+        assert len(chunk) == 1 or len(chunk) * lengths[chunk].max() ** 2 <= policy.max_attention_cells
     maxima = [lengths[c].max() for c in chunks]
     assert maxima == sorted(maxima), "sub-batches follow the length order"
 
