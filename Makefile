@@ -7,7 +7,7 @@ KAFKA_PORT ?= 9092
 PYTEST_ARGS ?=
 
 .PHONY: install kafka-jars kafka-up kafka-down kafka-clean kafka-status \
-        kafka-cluster-up kafka-cluster-down kafka-cluster-clean model eval test demo clean
+        kafka-cluster-up kafka-cluster-down kafka-cluster-clean model eval bench test demo clean
 
 install: $(VENV)/.installed
 
@@ -47,6 +47,10 @@ model: install
 
 eval: install
 	$(PY) -m stream_classifier model eval
+
+bench: install kafka-jars
+	$(PY) -m stream_classifier bench engine --out results
+	$(PY) -m stream_classifier bench stream --out results
 
 test: install kafka-jars
 	$(PY) -m pytest $(PYTEST_ARGS)

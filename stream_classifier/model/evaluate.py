@@ -122,7 +122,26 @@ QUANT_VARIANTS = {
     "per-token": "per-token int8 activations, per-channel int8 weights, one pass",
     "per-token+refine-later": "per-token, second int8 pass in the last 2/3 of the layers (shipped)",
     "per-token+refine-all": "per-token, second int8 pass in every layer",
+    "per-token+smoothquant-0.8": "per-token, SmoothQuant scale migration (alpha 0.8, 128 calibration texts)",
+    "per-token+asymmetric-gelu": "per-token, per-row asymmetric uint8 for inputs after GELU",
 }
+
+
+def calibration_feeds(model_dir: Path, count: int = 128, batch: int = 16) -> list[dict[str, np.ndarray]]:
+    """Model inputs from texts disjoint from the evaluation sample (for calibrated variants)."""
+    from stream_classifier.corpus import calibration_texts
+    from stream_classifier.model.pairs import assemble_singles, single_layout
+    from stream_classifier.model.runtime import OnnxModel
+
+    model = OnnxModel(model_dir, FP32_FILE)
+    layout = single_layout(model.tokenizer)
+    texts = [model.manifest.text_prefix + t for t in calibration_texts(count)]
+    feeds = []
+    for start in range(0, len(texts), batch):
+        rows = [e.ids for e in model.tokenizer.encode_batch(texts[start:start + batch], add_special_tokens=False)]
+        assembled = assemble_singles(rows, layout, model.max_length, model.pad_id)
+        feeds.append({"input_ids": assembled.input_ids, "attention_mask": assembled.attention_mask})
+    return feeds
 
 
 def compare_quantization(model_dir: Path, label_set: LabelSet, work_dir: Path, size: int = 2000,
@@ -144,6 +163,9 @@ def compare_quantization(model_dir: Path, label_set: LabelSet, work_dir: Path, s
         "per-token": lambda dst: quantize_per_token(fp32_path, dst),
         "per-token+refine-later": lambda dst: quantize_per_token(fp32_path, dst, refine=refined_layers(layers)),
         "per-token+refine-all": lambda dst: quantize_per_token(fp32_path, dst, refine=["*"]),
+        "per-token+smoothquant-0.8": lambda dst: quantize_per_token(
+            fp32_path, dst, calibration=calibration_feeds(model_dir), smooth_alpha=0.8),
+        "per-token+asymmetric-gelu": lambda dst: quantize_per_token(fp32_path, dst, asymmetric_after_gelu=True),
     }
     work_dir.mkdir(parents=True, exist_ok=True)
     for name in ("tokenizer.json", "manifest.json"):
