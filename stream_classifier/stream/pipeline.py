@@ -312,7 +312,7 @@ class Pipeline:
             self.metrics.labels_assigned.labels(label_set=label_set.name, label=label).inc(n)
 
         for outcome in outcomes:
-            self._produce(outcome, now_ms)
+            self._produce(outcome)
 
     def _classify_bisecting(self, texts: list[str], label_set) -> list:
         """Per text: the result dict, or the exception that its inference raised.
@@ -333,7 +333,7 @@ class Pipeline:
             self.metrics.cache_hits.inc(result.cache_hits)
         return [result.as_dict(i) for i in range(len(texts))]
 
-    def _produce(self, outcome: Outcome, now_ms: int) -> None:
+    def _produce(self, outcome: Outcome) -> None:
         message = outcome.message
         tp = _tp(message)
         if tp not in self.assignment:

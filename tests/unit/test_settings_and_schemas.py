@@ -59,3 +59,12 @@ def test_checked_in_schemas_match_the_models():
     for name, schema in json_schemas().items():
         checked_in = json.loads((REPO / "schemas" / name).read_text())
         assert checked_in == schema, f"schemas/{name} drifted: run `stream-classifier schemas`"
+
+
+def test_exactly_once_is_refused_until_implemented(tmp_path, capsys):
+    from stream_classifier.stream.runner import run
+
+    path = tmp_path / "c.yaml"
+    path.write_text("delivery: {mode: exactly_once}\nmetrics: {port: 0}\n")
+    assert run(path) == 2
+    assert "delivery.mode" in capsys.readouterr().err
