@@ -43,7 +43,13 @@ class Classification:
     label_set: LabelSet
     scores: np.ndarray          # [texts, labels]: probabilities (single-label) or per-label scores
     model_id: str
+    label_set_version: str
     cache_hits: int = 0
+
+    def __post_init__(self) -> None:
+        # per-record formatting reads these; the version hashes the whole set, so once per batch
+        self.names = self.label_set.names
+        self.thresholds = self.label_set.thresholds()
 
     @property
     def top_indices(self) -> np.ndarray:
@@ -51,17 +57,16 @@ class Classification:
 
     def top(self, i: int) -> tuple[str, float]:
         j = int(self.scores[i].argmax())
-        return self.label_set.names[j], float(self.scores[i, j])
+        return self.names[j], float(self.scores[i, j])
 
     def over_threshold(self, i: int) -> list[str]:
-        thresholds = self.label_set.thresholds()
-        return [name for name, s, t in zip(self.label_set.names, self.scores[i], thresholds) if s >= t]
+        return [name for name, s, t in zip(self.names, self.scores[i], self.thresholds) if s >= t]
 
     def as_dict(self, i: int) -> dict:
         label, score = self.top(i)
         result = {"label": label, "score": round(score, 6),
-                  "scores": {n: round(float(s), 6) for n, s in zip(self.label_set.names, self.scores[i])},
-                  "label_set_version": self.label_set.version, "model_id": self.model_id}
+                  "scores": {n: round(float(s), 6) for n, s in zip(self.names, self.scores[i].tolist())},
+                  "label_set_version": self.label_set_version, "model_id": self.model_id}
         if self.label_set.multi_label:
             result["labels"] = self.over_threshold(i)
         return result
@@ -168,7 +173,7 @@ class ZeroShotEngine:
                 self.cache.put(keys[i], computed[row_index])
         for i, source in duplicates:
             raw[i] = raw[source]
-        return Classification(label_set, self._finalize(raw, label_set), self.model_id,
+        return Classification(label_set, self._finalize(raw, label_set), self.model_id, prepared.version,
                               cache_hits=len(texts) - len(missing))
 
     # engine-specific parts
