@@ -7,7 +7,7 @@ KAFKA_PORT ?= 9092
 PYTEST_ARGS ?=
 
 .PHONY: install kafka-jars kafka-up kafka-down kafka-clean kafka-status \
-        kafka-cluster-up kafka-cluster-down kafka-cluster-clean model eval bench test demo clean
+        kafka-cluster-up kafka-cluster-down kafka-cluster-clean model eval bench test soak demo clean
 
 install: $(VENV)/.installed
 
@@ -54,6 +54,11 @@ bench: install kafka-jars
 
 test: install kafka-jars
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# the fault-injection suite, again and again: make soak DURATION=2h
+DURATION ?= 30m
+soak: install kafka-jars
+	$(PY) tests/reliability/soak.py --duration $(DURATION)
 
 demo: install
 	$(PY) -m stream_classifier.demo

@@ -26,6 +26,8 @@ class Metrics:
         self.delivery_failures = Counter("sc_delivery_failures", "Produce requests the broker did not acknowledge",
                                          ["kind"], registry=r)
         self.commits = Counter("sc_commits", "Offset commits", ["result"], registry=r)
+        self.transactions = Counter("sc_transactions", "Transactions in exactly-once mode (committed, aborted, "
+                                    "fenced)", ["result"], registry=r)
         self.label_reloads = Counter("sc_label_reloads", "Label-set reloads", ["result"], registry=r)
         self.labels_assigned = Counter("sc_labels_assigned", "Top labels assigned (the opinion distribution)",
                                        ["label_set", "label"], registry=r)
@@ -108,7 +110,10 @@ class ObservabilityServer:
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the scraper (or a probe with a short timeout) hung up first
 
             def log_message(self, *args):
                 pass

@@ -120,6 +120,8 @@ class DeliverySettings(Strict):
     commit_interval_s: float = Field(default=1.0, gt=0)
     max_in_flight: int = Field(default=20000, ge=1)  # produced but not yet acknowledged
     flush_timeout_s: float = Field(default=30.0, gt=0)
+    # exactly_once: how long the broker lets a transaction stay open before aborting it
+    transaction_timeout_ms: int = Field(default=60000, ge=1000)
 
 
 class GuardSettings(Strict):
@@ -158,6 +160,15 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
+    @model_validator(mode="after")
+    def _exactly_once_needs_an_instance_id(self) -> "Settings":
+        if self.delivery.mode == "exactly_once" and not self.kafka.group_instance_id:
+            raise ValueError(
+                "kafka.group_instance_id: required when delivery.mode is exactly_once; a stable name per "
+                "consumer process (e.g. the pod name). It makes the transactional.id, so a restarted "
+                "process fences its predecessor instead of waiting for its transaction to time out")
+        return self
+
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings: PydanticBaseSettingsSource,
                                    env_settings: PydanticBaseSettingsSource, dotenv_settings,
@@ -169,8 +180,9 @@ class Settings(BaseSettings):
 def _format_error(exc: ValidationError, source: str) -> str:
     lines = []
     for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        lines.append(f"{field}: {err['msg']}")
+        field = ".".join(str(p) for p in err["loc"])
+        message = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{field}: {message}" if field else message)
     return f"invalid settings ({source}):\n  " + "\n  ".join(lines)
 
 

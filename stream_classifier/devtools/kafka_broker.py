@@ -197,7 +197,7 @@ class Node:
     def format_storage(self, lib: Path, cluster_id: str, extra_args: list[str]) -> None:
         if (self.data_dir / "data" / "meta.properties").exists():
             return
-        cmd = self.java_command(lib, "kafka.tools.StorageTool", "format", "-t", cluster_id,
+        cmd = self.java_command(lib, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
                                 "-c", str(self.config_file), "--ignore-formatted", *extra_args)
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:
@@ -212,6 +212,11 @@ class Node:
             proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, start_new_session=True)
         self.pid_file.write_text(str(proc.pid))
+        # until exec, /proc/<pid>/cmdline is still this Python process: wait for it, or a
+        # readiness check in between would take the node for exited (and leak it)
+        deadline = time.monotonic() + 10
+        while self.pid() is None and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
         return proc.pid
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> bool:

@@ -1,21 +1,31 @@
 """The loop: poll -> micro-batch -> decode -> classify -> produce -> commit what is delivered.
 
-At-least-once: auto-commit and auto offset store are off; an input offset is committed only
-after every record it caused (output or dead letter) is acknowledged by the broker, and after it
-has left the dead-letter guard's window. Offsets are committed on an interval, on partition
-revoke and on shutdown. Kafka I/O stays on librdkafka's threads; this loop is one thread.
+At-least-once (default): auto-commit and auto offset store are off; an input offset is committed
+only after every record it caused (output or dead letter) is acknowledged by the broker, and
+after it has left the dead-letter guard's window. Offsets are committed on an interval, on
+partition revoke and on shutdown.
+
+Exactly-once: one Kafka transaction per micro-batch: begin -> produce outputs and dead letters
+-> send the batch's next offsets with the consumer's group metadata -> commit. Any error aborts
+the transaction and rewinds the assigned partitions to their committed offsets; a fenced or
+otherwise broken producer is replaced and the loop goes on from the committed offsets.
+
+Kafka I/O stays on librdkafka's threads; this loop is one thread.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
+import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import (OFFSET_BEGINNING, OFFSET_INVALID, Consumer, KafkaError, KafkaException, Message,
+                             Producer, TopicPartition)
 
 from stream_classifier.model.engines import ZeroShotEngine
 from stream_classifier.observability import Health, Metrics, log
@@ -34,12 +44,21 @@ EXIT_GUARD = 3
 EXIT_KAFKA = 4
 
 
+PRODUCER_FENCED_CODES = (KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH,
+                         KafkaError.INVALID_PRODUCER_ID_MAPPING)
+MAX_PRODUCER_RESTARTS_PER_MINUTE = 5
+
+
 class StartupError(RuntimeError):
     pass
 
 
 class GuardTripped(RuntimeError):
     pass
+
+
+class TransactionAborted(RuntimeError):
+    """The batch's transaction was aborted; its partitions were rewound to the committed offsets."""
 
 
 @dataclass(slots=True)
@@ -49,6 +68,11 @@ class Outcome:
     message: Message
     value: bytes | None = None
     rejected: Rejected | None = None
+
+
+def _is_fatal(err: KafkaError) -> bool:
+    # a fenced static member (another process took its group.instance.id) surfaces as _FATAL
+    return err.fatal() or err.code() in (KafkaError._FATAL, KafkaError.FENCED_INSTANCE_ID)
 
 
 def _tp(message: Message) -> tuple[str, int]:
@@ -79,6 +103,13 @@ class Pipeline:
         self.producer: Producer | None = None
         self._next_commit = 0.0
         self.topics = settings.topics
+        self.exactly_once = settings.delivery.mode == "exactly_once"
+        self.in_transaction = False
+        self.producer_restarts: deque[float] = deque()
+        self.transactions_begun = 0
+        # fault injection for the reliability suite: die by SIGKILL inside the N-th transaction,
+        # after its records reached the broker and before its commit
+        self.kill_in_transaction = int(os.environ.get("SC_FAULT_KILL_IN_TRANSACTION", "0") or 0)
 
     # ------------------------------------------------------------------ clients
     def _client_logger(self) -> logging.Logger:
@@ -87,7 +118,9 @@ class Pipeline:
     def _error_cb(self, err: KafkaError) -> None:
         log(logger, logging.ERROR if err.fatal() else logging.WARNING, "kafka client error",
             code=err.name(), error=err.str(), fatal=err.fatal())
-        if err.fatal() or err.code() in (KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED):
+        if err.code() in (KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED):
+            self.fatal_error = err
+        elif err.fatal() and not (self.exactly_once and err.code() in PRODUCER_FENCED_CODES):
             self.fatal_error = err
 
     def _make_clients(self) -> None:
@@ -105,10 +138,22 @@ class Pipeline:
         }
         if k.group_instance_id:
             consumer_config["group.instance.id"] = k.group_instance_id
+        if self.exactly_once:
+            # inputs written by transactional producers are read only once committed
+            consumer_config["isolation.level"] = "read_committed"
         if self.settings.metrics.statistics_interval_ms:
             consumer_config["statistics.interval.ms"] = self.settings.metrics.statistics_interval_ms
             consumer_config["stats_cb"] = self.metrics.update_from_statistics
-        producer_config = {
+        self.consumer = Consumer(consumer_config)
+        self.producer = self._new_producer()
+
+    @property
+    def transactional_id(self) -> str:
+        return f"{self.settings.kafka.group_id}.{self.settings.kafka.group_instance_id}"
+
+    def _new_producer(self) -> Producer:
+        k = self.settings.kafka
+        config = {
             **k.client_config("producer"),
             "enable.idempotence": True,
             "acks": "all",
@@ -117,8 +162,20 @@ class Pipeline:
             "error_cb": self._error_cb,
             "logger": self._client_logger(),
         }
-        self.consumer = Consumer(consumer_config)
-        self.producer = Producer(producer_config)
+        if self.exactly_once:
+            config["transactional.id"] = self.transactional_id
+            config["transaction.timeout.ms"] = self.settings.delivery.transaction_timeout_ms
+        return Producer(config)
+
+    def _init_transactions(self) -> None:
+        """Register the transactional id; fences any older producer with the same id and aborts its
+        open transaction, so a restarted instance never waits for a zombie."""
+        assert self.producer is not None
+        try:
+            self.producer.init_transactions(self.settings.kafka.connect_timeout_s)
+        except KafkaException as exc:
+            raise StartupError(f"kafka: initializing transactions for transactional.id "
+                               f"{self.transactional_id!r} failed: {exc.args[0].str()}") from None
 
     def _check_connectivity(self) -> None:
         """Fail fast with a clear error when the cluster cannot be reached or refuses us."""
@@ -127,10 +184,13 @@ class Pipeline:
         deadline = time.monotonic() + timeout
         last: Exception | None = None
         while time.monotonic() < deadline:
+            # error and log callbacks (an authentication failure among them) are served by poll
+            # only; nothing is subscribed yet, so this poll consumes nothing
+            self.consumer.poll(0)
             if self.fatal_error is not None:
                 raise StartupError(f"kafka: {self.fatal_error.str()}")
             try:
-                md = self.consumer.list_topics(timeout=min(5.0, timeout))
+                md = self.consumer.list_topics(timeout=1.0)
             except KafkaException as exc:
                 last = exc
                 time.sleep(0.2)
@@ -195,6 +255,8 @@ class Pipeline:
         assert self.consumer is not None and self.producer is not None
         try:
             self._check_connectivity()
+            if self.exactly_once:
+                self._init_transactions()
         except StartupError as exc:
             log(logger, logging.ERROR, "start-up failed", error=str(exc))
             self.consumer.close()
@@ -204,6 +266,7 @@ class Pipeline:
         self.health.model_loaded = True
         log(logger, logging.INFO, "consuming", input=self.topics.input, output=self.topics.output,
             dead_letter=self.topics.dead_letter, label_set=self.labels.current.version,
+            delivery=self.settings.delivery.mode,
             model=self.engine.model_id, kafka=self.settings.kafka.redacted())
         code = EXIT_OK
         try:
@@ -240,7 +303,7 @@ class Pipeline:
             if err is not None:
                 if err.code() != KafkaError._PARTITION_EOF:
                     log(logger, logging.WARNING, "consume error", error=err.str())
-                    if err.fatal():
+                    if _is_fatal(err):
                         self.fatal_error = err
                 continue
             self.batcher.add(message, estimate_tokens(message.value(), self.max_length))
@@ -311,8 +374,11 @@ class Pipeline:
         for label, n in label_counts.items():
             self.metrics.labels_assigned.labels(label_set=label_set.name, label=label).inc(n)
 
-        for outcome in outcomes:
-            self._produce(outcome)
+        if self.exactly_once:
+            self._deliver_in_transaction(outcomes)
+        else:
+            for outcome in outcomes:
+                self._produce(outcome)
 
     def _classify_bisecting(self, texts: list[str], label_set) -> list:
         """Per text: the result dict, or the exception that its inference raised.
@@ -338,28 +404,30 @@ class Pipeline:
         tp = _tp(message)
         if tp not in self.assignment:
             return  # revoked while the batch was in hand: the new owner re-reads it
-        generation = self.tracker.generation(tp)
         offset = message.offset()
-        self.tracker.track(tp, offset, 1)
         ts_type, ts = message.timestamp()
         dead = outcome.rejected is not None
         kind = "dead_letter" if dead else "output"
         topic = self.topics.dead_letter if dead else self.topics.output
-        tracker, metrics, failed = self.tracker, self.metrics, self.failed_partitions
+        on_delivery = None
+        if not self.exactly_once:  # in a transaction, the commit is the acknowledgement
+            generation = self.tracker.generation(tp)
+            self.tracker.track(tp, offset, 1)
+            tracker, metrics, failed = self.tracker, self.metrics, self.failed_partitions
 
-        def on_delivery(err, _msg, tp=tp, offset=offset, generation=generation, ts=ts if ts_type else None):
-            if err is not None:
-                metrics.delivery_failures.labels(kind=kind).inc()
-                log(logger, logging.WARNING, "delivery failed; the partition will be replayed",
-                    topic=topic, error=err.str(), source=f"{tp[0]}[{tp[1]}]@{offset}")
-                progress = tracker.partitions.get(tp)
-                if progress is not None and progress.generation == generation:
-                    failed.add(tp)
-                return
-            tracker.ack(tp, offset, generation)
-            metrics.produced.labels(topic=topic, kind=kind).inc()
-            if ts is not None and not dead:
-                metrics.end_to_end.observe(max(0.0, time.time() - ts / 1000.0))
+            def on_delivery(err, _msg, tp=tp, offset=offset, generation=generation, ts=ts if ts_type else None):
+                if err is not None:
+                    metrics.delivery_failures.labels(kind=kind).inc()
+                    log(logger, logging.WARNING, "delivery failed; the partition will be replayed",
+                        topic=topic, error=err.str(), source=f"{tp[0]}[{tp[1]}]@{offset}")
+                    progress = tracker.partitions.get(tp)
+                    if progress is not None and progress.generation == generation:
+                        failed.add(tp)
+                    return
+                tracker.ack(tp, offset, generation)
+                metrics.produced.labels(topic=topic, kind=kind).inc()
+                if ts is not None and not dead:
+                    metrics.end_to_end.observe(max(0.0, time.time() - ts / 1000.0))
 
         if dead:
             rejected = outcome.rejected
@@ -374,7 +442,8 @@ class Pipeline:
             if ts_type:
                 headers.append(("sc.source.timestamp", str(ts).encode()))
             value = message.value()
-            self.metrics.dead_letters.labels(reason=rejected.reason.value).inc()
+            if not self.exactly_once:
+                self.metrics.dead_letters.labels(reason=rejected.reason.value).inc()
         else:
             headers = None
             value = outcome.value
@@ -384,6 +453,162 @@ class Pipeline:
             raise GuardTripped(f"dead-letter share {self.guard.ratio():.2f} over the last "
                                f"{len(self.guard.recent)} records exceeds {self.guard.max_ratio}")
         self._produce_with_backoff(topic, message.key(), value, headers, on_delivery)
+
+    # ------------------------------------------------------------------ exactly-once
+    def _deliver_in_transaction(self, outcomes: list[Outcome]) -> None:
+        outcomes = [o for o in outcomes if _tp(o.message) in self.assignment]
+        if not outcomes:
+            return
+        assert self.consumer is not None and self.producer is not None
+        next_offsets: dict[tuple[str, int], int] = {}
+        for outcome in outcomes:
+            tp = _tp(outcome.message)
+            next_offsets[tp] = max(next_offsets.get(tp, 0), outcome.message.offset() + 1)
+        timeout = self.settings.delivery.flush_timeout_s
+        try:
+            self.producer.begin_transaction()
+            self.in_transaction = True
+            for outcome in outcomes:
+                self._produce(outcome)
+            self.transactions_begun += 1
+            if self.transactions_begun == self.kill_in_transaction:
+                self.producer.flush(10)
+                log(logger, logging.WARNING, "fault injection: SIGKILL inside a transaction",
+                    transaction=self.transactions_begun)
+                os.kill(os.getpid(), signal.SIGKILL)
+            self._transaction_call("send_offsets_to_transaction", self.producer.send_offsets_to_transaction,
+                                   [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()],
+                                   self.consumer.consumer_group_metadata(), timeout)
+            self._commit_transaction(timeout)
+        except GuardTripped:
+            self._abort_transaction("dead-letter guard tripped")
+            raise
+        except KafkaException as exc:
+            self._recover_transaction(exc.args[0])
+            return
+        self._count_committed(outcomes)
+        for tp, offset in next_offsets.items():
+            self.last_committed[tp] = offset
+
+    def _commit_transaction(self, timeout: float) -> None:
+        assert self.producer is not None
+        while True:
+            try:
+                self._transaction_call("commit_transaction", self.producer.commit_transaction, timeout)
+                break
+            except KafkaException as exc:
+                err: KafkaError = exc.args[0]
+                if err.retriable() and not err.txn_requires_abort() and not err.fatal():
+                    log(logger, logging.WARNING, "transaction commit: retrying", error=err.str())
+                    continue
+                raise
+        self.in_transaction = False
+        self.metrics.transactions.labels(result="committed").inc()
+        self.metrics.commits.labels(result="success").inc()
+
+    def _transaction_call(self, name: str, call, *args) -> None:
+        """Run a blocking transactional call with a deadline of our own.
+
+        librdkafka's transactional calls can block past their timeout while the group or
+        transaction coordinator restarts (librdkafka #5456, #5511). The call runs on a helper
+        thread; while it waits, metadata requests nudge the client to find the coordinator again,
+        and past delivery.flush_timeout_s the producer is given up as failed (a new one takes over).
+        """
+        assert self.producer is not None
+        producer, outcome = self.producer, {}
+
+        def target() -> None:
+            try:
+                call(*args)
+            except BaseException as exc:  # noqa: BLE001 - handed to the loop thread
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=target, name=name, daemon=True)
+        worker.start()
+        deadline = time.monotonic() + self.settings.delivery.flush_timeout_s + 5.0  # the call's own timeout first
+        worker.join(1.0)
+        while worker.is_alive():
+            if time.monotonic() > deadline:
+                raise KafkaException(KafkaError(KafkaError._TIMED_OUT, f"{name} blocked past its deadline",
+                                                fatal=True))
+            try:
+                producer.list_topics(timeout=1.0)
+            except KafkaException:
+                pass
+            worker.join(1.0)
+        if "error" in outcome:
+            raise outcome["error"]
+
+    def _count_committed(self, outcomes: list[Outcome]) -> None:
+        now = time.time()
+        for outcome in outcomes:
+            if outcome.rejected is not None:
+                self.metrics.produced.labels(topic=self.topics.dead_letter, kind="dead_letter").inc()
+                self.metrics.dead_letters.labels(reason=outcome.rejected.reason.value).inc()
+                continue
+            self.metrics.produced.labels(topic=self.topics.output, kind="output").inc()
+            ts_type, ts = outcome.message.timestamp()
+            if ts_type:
+                self.metrics.end_to_end.observe(max(0.0, now - ts / 1000.0))
+
+    def _abort_transaction(self, why: str) -> None:
+        assert self.producer is not None
+        if not self.in_transaction:
+            return
+        try:
+            self.producer.abort_transaction(self.settings.delivery.flush_timeout_s)
+            self.metrics.transactions.labels(result="aborted").inc()
+            log(logger, logging.WARNING, "transaction aborted", reason=why)
+        except KafkaException as exc:
+            log(logger, logging.WARNING, "transaction abort failed", reason=why, error=str(exc))
+        self.in_transaction = False
+
+    def _recover_transaction(self, err: KafkaError) -> None:
+        """Abort (or replace a fenced producer) and go back to the committed offsets."""
+        if err.fatal() or err.code() in PRODUCER_FENCED_CODES:
+            self.metrics.transactions.labels(result="fenced").inc()
+            log(logger, logging.WARNING, "transactional producer fenced or failed; starting a new one",
+                error=err.str(), transactional_id=self.transactional_id)
+            self._restart_producer()
+        else:
+            self._abort_transaction(err.str())
+        self.metrics.commits.labels(result="failure").inc()
+        self._rewind_to_committed()
+
+    def _restart_producer(self) -> None:
+        now = time.monotonic()
+        self.producer_restarts.append(now)
+        while self.producer_restarts and self.producer_restarts[0] < now - 60:
+            self.producer_restarts.popleft()
+        if len(self.producer_restarts) > MAX_PRODUCER_RESTARTS_PER_MINUTE:
+            raise KafkaException(KafkaError(KafkaError._FENCED, "the transactional producer was fenced "
+                                            f"{len(self.producer_restarts)} times within a minute; another "
+                                            f"instance uses transactional.id {self.transactional_id!r}?",
+                                            fatal=True))
+        assert self.producer is not None
+        self.in_transaction = False
+        try:  # a fenced producer cannot deliver; the next one's init aborts its open transaction
+            self.producer.purge()
+        except KafkaException:
+            pass
+        self.producer = self._new_producer()
+        try:
+            self._init_transactions()
+        except StartupError as exc:
+            raise KafkaException(KafkaError(KafkaError._FENCED, str(exc), fatal=True)) from None
+
+    def _rewind_to_committed(self) -> None:
+        assert self.consumer is not None
+        self.batcher.drop(lambda _m: False)
+        partitions = [TopicPartition(t, p) for t, p in sorted(self.assignment)]
+        if not partitions:
+            return
+        committed = self.consumer.committed(partitions, timeout=self.settings.delivery.flush_timeout_s)
+        for tp in committed:
+            offset = tp.offset if tp.offset != OFFSET_INVALID else OFFSET_BEGINNING
+            self.consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
+        log(logger, logging.WARNING, "rewound to the committed offsets",
+            partitions={f"{tp.topic}[{tp.partition}]": tp.offset for tp in committed})
 
     def _produce_with_backoff(self, topic, key, value, headers, on_delivery) -> None:
         assert self.producer is not None
@@ -432,6 +657,8 @@ class Pipeline:
 
     def _commit(self, only: set[tuple[str, int]] | None = None) -> None:
         assert self.consumer is not None
+        if self.exactly_once:
+            return  # offsets are committed inside each batch's transaction
         held = self.guard.held_from()
         offsets = []
         for tp in (only if only is not None else self.assignment):
@@ -445,6 +672,8 @@ class Pipeline:
         except KafkaException as exc:
             self.metrics.commits.labels(result="failure").inc()
             log(logger, logging.WARNING, "commit failed", error=str(exc))
+            if _is_fatal(exc.args[0]):
+                self.fatal_error = exc.args[0]
             return
         self.metrics.commits.labels(result="success").inc()
         for tpo in offsets:
@@ -459,6 +688,8 @@ class Pipeline:
     def _shutdown(self, clean: bool) -> None:
         assert self.consumer is not None and self.producer is not None
         try:
+            if self.exactly_once:
+                self._abort_transaction("stopping")
             if clean:
                 self._process(self.batcher.take())  # finish the batch in hand
             self._flush_producer()

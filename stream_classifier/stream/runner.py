@@ -20,10 +20,6 @@ def run(config: str | Path | None) -> int:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    if settings.delivery.mode == "exactly_once":
-        print("error: delivery.mode: exactly_once (transactions) is not implemented yet; "
-              "use at_least_once", file=sys.stderr)
-        return EXIT_CONFIG
     setup_logging(settings.logging.level, settings.logging.format)
     from stream_classifier.cli import resolve_model_dir
     from stream_classifier.model.engines import load_engine

@@ -208,24 +208,3 @@ def test_backpressure_pauses_fetching_and_loses_nothing(stream):
     assert len(outputs_by_source(outputs)) == total == len(outputs)
     assert proc.metric_sum("sc_backpressure_pauses_total") >= 1
     assert proc.stop() == 0
-
-
-def test_dead_letter_guard_stops_and_commits_nothing_past_the_window(stream):
-    # one key: everything lands in one partition, 150 good records then 400 bad ones
-    good, bad = 150, 400
-    records = [(b"k", value) for _, value in json_inputs(short_texts(good, seed=8))]
-    records += [(b"k", b"\xff not utf-8")] * bad
-    produce(stream.bootstrap, stream.input, records)
-    settings = stream.settings(dead_letter_guard={"window": 100, "min_records": 50, "max_ratio": 0.5})
-    proc = ClassifierProcess(settings, stream.label_file.parent).start()
-    try:
-        assert proc.wait(180) == 3, "the guard ends the consumer with exit code 3"
-    finally:
-        proc.kill()
-    done = {p: o for p, o in committed(stream.bootstrap, settings["kafka"]["group_id"], stream.input, 3).items()
-            if o >= 0}
-    # it trips at the 51st bad record (offset 200): the window is offsets 101..200, so offsets
-    # up to 100 may be committed and nothing from 101 on
-    assert list(done.values()) == [101]
-    outputs = read_topic(stream.bootstrap, stream.output, good, timeout=60)
-    assert len(outputs) == good

@@ -61,10 +61,12 @@ def test_checked_in_schemas_match_the_models():
         assert checked_in == schema, f"schemas/{name} drifted: run `stream-classifier schemas`"
 
 
-def test_exactly_once_is_refused_until_implemented(tmp_path, capsys):
+def test_exactly_once_needs_a_stable_instance_id(tmp_path, capsys):
     from stream_classifier.stream.runner import run
 
     path = tmp_path / "c.yaml"
     path.write_text("delivery: {mode: exactly_once}\nmetrics: {port: 0}\n")
     assert run(path) == 2
-    assert "delivery.mode" in capsys.readouterr().err
+    assert "kafka.group_instance_id: required when delivery.mode is exactly_once" in capsys.readouterr().err
+    path.write_text("delivery: {mode: exactly_once}\nkafka: {group_instance_id: pod-0}\n")
+    assert load_settings(path).delivery.mode == "exactly_once"
