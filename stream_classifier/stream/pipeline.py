@@ -57,10 +57,6 @@ class GuardTripped(RuntimeError):
     pass
 
 
-class TransactionAborted(RuntimeError):
-    """The batch's transaction was aborted; its partitions were rewound to the committed offsets."""
-
-
 @dataclass(slots=True)
 class Outcome:
     """What one input became: an output record, or a dead letter."""
@@ -510,12 +506,11 @@ class Pipeline:
         """Run a blocking transactional call with a deadline of our own.
 
         librdkafka's transactional calls can block past their timeout while the group or
-        transaction coordinator restarts (librdkafka #5456, #5511). The call runs on a helper
-        thread; while it waits, metadata requests nudge the client to find the coordinator again,
-        and past delivery.flush_timeout_s the producer is given up as failed (a new one takes over).
+        transaction coordinator restarts (librdkafka #5456, #5511; seen here on every broker
+        restart). The call runs on a helper thread; past delivery.flush_timeout_s + 5 s the
+        producer is given up as failed, and a new one takes over (its init fences the old one).
         """
-        assert self.producer is not None
-        producer, outcome = self.producer, {}
+        outcome: dict = {}
 
         def target() -> None:
             try:
@@ -525,17 +520,9 @@ class Pipeline:
 
         worker = threading.Thread(target=target, name=name, daemon=True)
         worker.start()
-        deadline = time.monotonic() + self.settings.delivery.flush_timeout_s + 5.0  # the call's own timeout first
-        worker.join(1.0)
-        while worker.is_alive():
-            if time.monotonic() > deadline:
-                raise KafkaException(KafkaError(KafkaError._TIMED_OUT, f"{name} blocked past its deadline",
-                                                fatal=True))
-            try:
-                producer.list_topics(timeout=1.0)
-            except KafkaException:
-                pass
-            worker.join(1.0)
+        worker.join(self.settings.delivery.flush_timeout_s + 5.0)  # the call's own timeout comes first
+        if worker.is_alive():
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, f"{name} blocked past its deadline", fatal=True))
         if "error" in outcome:
             raise outcome["error"]
 
@@ -603,7 +590,14 @@ class Pipeline:
         partitions = [TopicPartition(t, p) for t, p in sorted(self.assignment)]
         if not partitions:
             return
-        committed = self.consumer.committed(partitions, timeout=self.settings.delivery.flush_timeout_s)
+        for attempt in range(3):  # the group coordinator may be moving (a broker restart)
+            try:
+                committed = self.consumer.committed(partitions, timeout=self.settings.delivery.flush_timeout_s)
+                break
+            except KafkaException as exc:
+                if attempt == 2:
+                    raise
+                log(logger, logging.WARNING, "reading the committed offsets failed; retrying", error=str(exc))
         for tp in committed:
             offset = tp.offset if tp.offset != OFFSET_INVALID else OFFSET_BEGINNING
             self.consumer.seek(TopicPartition(tp.topic, tp.partition, offset))

@@ -27,7 +27,7 @@ def free_port_run(length: int) -> int:
     """A base port with `length` free ports after it."""
     rng = random.Random()
     for _ in range(200):
-        base = rng.randrange(20000, 40000, 2)
+        base = rng.randrange(20000, 32000, 2)  # below the ephemeral range (32768-60999)
         try:
             for port in range(base, base + length):
                 with socket.socket() as s:
