@@ -28,6 +28,8 @@ def test_thirty_percent_bad_inputs(rig_factory, mode):
     outputs = source_counts(read_all(rig.bootstrap, rig.output))
     dead = dead_letter_sources(read_all(rig.bootstrap, rig.dead_letter))
     row = figures.audit(total, outputs, good)
+    if mode == "exactly_once":
+        figures.count_aborted(rig.bootstrap, rig.output)
     figures.report(bad_inputs=len(bad), dead_letters=sum(dead.values()),
                    bad_not_dead_lettered=len(bad - set(dead)))
     assert 0.25 < len(bad) / total < 0.35
