@@ -27,7 +27,7 @@ class Metrics:
                                          ["kind"], registry=r)
         self.commits = Counter("sc_commits", "Offset commits", ["result"], registry=r)
         self.transactions = Counter("sc_transactions", "Transactions in exactly-once mode (committed, aborted, "
-                                    "fenced)", ["result"], registry=r)
+                                    "fenced: the producer was fenced or failed and was replaced)", ["result"], registry=r)
         self.label_reloads = Counter("sc_label_reloads", "Label-set reloads", ["result"], registry=r)
         self.labels_assigned = Counter("sc_labels_assigned", "Top labels assigned (the opinion distribution)",
                                        ["label_set", "label"], registry=r)

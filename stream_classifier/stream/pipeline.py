@@ -114,9 +114,15 @@ class Pipeline:
     def _error_cb(self, err: KafkaError) -> None:
         log(logger, logging.ERROR if err.fatal() else logging.WARNING, "kafka client error",
             code=err.name(), error=err.str(), fatal=err.fatal())
-        if err.code() in (KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED):
+        if err.code() in (KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED) or err.fatal():
             self.fatal_error = err
-        elif err.fatal() and not (self.exactly_once and err.code() in PRODUCER_FENCED_CODES):
+
+    def _transactional_producer_error_cb(self, err: KafkaError) -> None:
+        """A fatal error of the transactional producer fails its next call, and that path replaces
+        the producer; only authentication errors end the process."""
+        log(logger, logging.WARNING, "transactional producer error", code=err.name(), error=err.str(),
+            fatal=err.fatal())
+        if err.code() in (KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED):
             self.fatal_error = err
 
     def _make_clients(self) -> None:
@@ -161,6 +167,7 @@ class Pipeline:
         if self.exactly_once:
             config["transactional.id"] = self.transactional_id
             config["transaction.timeout.ms"] = self.settings.delivery.transaction_timeout_ms
+            config["error_cb"] = self._transactional_producer_error_cb
         return Producer(config)
 
     def _init_transactions(self) -> None:
@@ -538,7 +545,7 @@ class Pipeline:
             if ts_type:
                 self.metrics.end_to_end.observe(max(0.0, now - ts / 1000.0))
 
-    def _abort_transaction(self, why: str) -> None:
+    def _abort_transaction(self, why: str, replace_on_failure: bool = True) -> None:
         assert self.producer is not None
         if not self.in_transaction:
             return
@@ -547,7 +554,13 @@ class Pipeline:
             self.metrics.transactions.labels(result="aborted").inc()
             log(logger, logging.WARNING, "transaction aborted", reason=why)
         except KafkaException as exc:
+            # e.g. INVALID_TXN_STATE after a coordinator moved: the producer is unusable; a new
+            # one's init_transactions aborts the open transaction for us
             log(logger, logging.WARNING, "transaction abort failed", reason=why, error=str(exc))
+            self.in_transaction = False
+            if replace_on_failure:
+                self.metrics.transactions.labels(result="fenced").inc()
+                self._restart_producer()
         self.in_transaction = False
 
     def _recover_transaction(self, err: KafkaError) -> None:
@@ -683,7 +696,7 @@ class Pipeline:
         assert self.consumer is not None and self.producer is not None
         try:
             if self.exactly_once:
-                self._abort_transaction("stopping")
+                self._abort_transaction("stopping", replace_on_failure=False)
             if clean:
                 self._process(self.batcher.take())  # finish the batch in hand
             self._flush_producer()
