@@ -535,15 +535,20 @@ class Pipeline:
 
     def _count_committed(self, outcomes: list[Outcome]) -> None:
         now = time.time()
+        reasons: Counter = Counter()
         for outcome in outcomes:
             if outcome.rejected is not None:
-                self.metrics.produced.labels(topic=self.topics.dead_letter, kind="dead_letter").inc()
-                self.metrics.dead_letters.labels(reason=outcome.rejected.reason.value).inc()
+                reasons[outcome.rejected.reason.value] += 1
                 continue
-            self.metrics.produced.labels(topic=self.topics.output, kind="output").inc()
             ts_type, ts = outcome.message.timestamp()
             if ts_type:
                 self.metrics.end_to_end.observe(max(0.0, now - ts / 1000.0))
+        dead = sum(reasons.values())
+        self.metrics.produced.labels(topic=self.topics.output, kind="output").inc(len(outcomes) - dead)
+        if dead:
+            self.metrics.produced.labels(topic=self.topics.dead_letter, kind="dead_letter").inc(dead)
+        for reason, n in reasons.items():
+            self.metrics.dead_letters.labels(reason=reason).inc(n)
 
     def _abort_transaction(self, why: str, replace_on_failure: bool = True) -> None:
         assert self.producer is not None

@@ -118,6 +118,7 @@ class Figures:
     test: str
     mode: str = "at_least_once"
     values: dict = field(default_factory=dict)
+    outputs: dict = field(default_factory=dict)  # (input partition, offset) -> outputs, after audit_run
     started: float = field(default_factory=time.monotonic)
 
     def audit(self, inputs: int, outputs: dict[tuple[int, int], int], expected: set[tuple[int, int]]) -> dict:
@@ -125,6 +126,22 @@ class Figures:
         duplicates = sum(n - 1 for n in outputs.values() if n > 1)
         self.values.update(messages_in=inputs, outputs=sum(outputs.values()), lost=lost, duplicates=duplicates)
         return self.values
+
+    def audit_run(self, bootstrap: str, input_topic: str, output_topic: str, inputs: int,
+                  expected: set[tuple[int, int]] | None = None) -> dict:
+        """Read the outputs back and count lost and duplicated inputs (and, exactly-once, aborted
+        writes); `expected` defaults to every input record."""
+        self.outputs = outputs = source_counts(read_all(bootstrap, output_topic))
+        self.audit(inputs, outputs, expected if expected is not None else all_sources(bootstrap, input_topic))
+        if self.mode == "exactly_once":
+            self.count_aborted(bootstrap, output_topic)
+        return self.values
+
+    def assert_delivered(self) -> None:
+        """The promise of the mode: nothing lost; exactly-once: nothing duplicated either."""
+        assert self.values["lost"] == 0, self.values
+        if self.mode == "exactly_once":
+            assert self.values["duplicates"] == 0, self.values
 
     def count_aborted(self, bootstrap: str, topic: str) -> None:
         """Exactly-once: records written by transactions that were aborted (invisible to read_committed)."""

@@ -2,7 +2,7 @@
 
 import pytest
 
-from faults import Figures, dead_letter_sources, numbered_inputs, read_all, source_counts, wait_all_committed
+from faults import Figures, dead_letter_sources, numbered_inputs, read_all, wait_all_committed
 from kafka_helpers import committed_offsets, end_offsets
 from stream_harness import produce
 
@@ -25,11 +25,9 @@ def test_thirty_percent_bad_inputs(rig_factory, mode):
         inputs[(msg.partition(), msg.offset())] = msg.value().startswith(b"{broken")
     bad = {source for source, is_bad in inputs.items() if is_bad}
     good = set(inputs) - bad
-    outputs = source_counts(read_all(rig.bootstrap, rig.output))
+    row = figures.audit_run(rig.bootstrap, rig.input, rig.output, total, expected=good)
+    outputs = figures.outputs
     dead = dead_letter_sources(read_all(rig.bootstrap, rig.dead_letter))
-    row = figures.audit(total, outputs, good)
-    if mode == "exactly_once":
-        figures.count_aborted(rig.bootstrap, rig.output)
     figures.report(bad_inputs=len(bad), dead_letters=sum(dead.values()),
                    bad_not_dead_lettered=len(bad - set(dead)))
     assert 0.25 < len(bad) / total < 0.35
@@ -53,9 +51,8 @@ def test_all_bad_over_the_guard_window_stops_without_committing_the_window(rig_f
     partition = next(p for p, end in end_offsets(rig.bootstrap, rig.input).items() if end)
     committed = committed_offsets(rig.bootstrap, rig.group, rig.input)[partition]
     first_bad = good  # offsets 0..299 are good
-    outputs = source_counts(read_all(rig.bootstrap, rig.output))
-    row = figures.audit(good, outputs, {(partition, o) for o in range(good)})
+    figures.audit_run(rig.bootstrap, rig.input, rig.output, good, expected={(partition, o) for o in range(good)})
     figures.report(exit_code=code, committed_offset=committed, first_bad_offset=first_bad)
     assert code == 3, "the guard ends the consumer with exit code 3"
     assert committed <= first_bad, "nothing past the first bad record of the window is committed"
-    assert row["lost"] == 0
+    figures.assert_delivered()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from faults import Figures, all_sources, numbered_inputs, read_all, source_counts, wait_all_committed
+from faults import Figures, numbered_inputs, wait_all_committed
 from kafka_helpers import Topics, free_ports
 from stream_harness import produce
 
@@ -86,10 +86,9 @@ def test_sasl_ssl_scram_with_credentials_from_the_environment(secured_broker, ri
     assert proc.stop() == 0, proc.log_tail()
     log_text = proc.log_path.read_text(errors="replace")
 
-    outputs = source_counts(read_all(rig.bootstrap, rig.output))
-    row = figures.audit(total, outputs, all_sources(rig.bootstrap, rig.input))
+    figures.audit_run(rig.bootstrap, rig.input, rig.output, total)
     figures.report(password_in_logs=PASSWORD in log_text, password_in_metrics=PASSWORD in metrics_text)
-    assert row["lost"] == 0
+    figures.assert_delivered()
     assert secured_bootstrap in log_text and "SASL_SSL" in log_text, "it did connect through the secured listener"
     assert PASSWORD not in log_text and PASSWORD not in metrics_text
 
