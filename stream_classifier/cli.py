@@ -79,6 +79,7 @@ def _cmd_model_compare(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="sc-quant-") as work:
         rows = compare_quantization(model_dir, load_label_set(args.labels), Path(work), size=args.size,
                                     batch_size=args.batch_size, threads=args.threads,
+                                    variants=args.variants.split(",") if args.variants else None,
                                     progress=lambda m: print(m, file=sys.stderr))
     if args.out:
         Path(args.out).write_text(json.dumps(rows, indent=2) + "\n")
@@ -196,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     cq.add_argument("--size", type=int, default=2000)
     cq.add_argument("--batch-size", type=int, default=32)
     cq.add_argument("--threads", type=int)
+    cq.add_argument("--variants", help="comma-separated subset, e.g. ort-dynamic,per-token,blockwise-128 "
+                    "(fp32, the reference, always runs)")
     cq.add_argument("--out", help="also write the rows as JSON")
     cq.set_defaults(func=_cmd_model_compare)
 

@@ -124,6 +124,8 @@ QUANT_VARIANTS = {
     "per-token+refine-all": "per-token, second int8 pass in every layer",
     "per-token+smoothquant-0.8": "per-token, SmoothQuant scale migration (alpha 0.8, 128 calibration texts)",
     "per-token+asymmetric-gelu": "per-token, per-row asymmetric uint8 for inputs after GELU",
+    "blockwise-128": "MatMulNBits int8 (accuracy_level 4): weights and activations in blocks of 128 along K",
+    "blockwise-64": "MatMulNBits int8, blocks of 64",
 }
 
 
@@ -146,12 +148,12 @@ def calibration_feeds(model_dir: Path, count: int = 128, batch: int = 16) -> lis
 
 def compare_quantization(model_dir: Path, label_set: LabelSet, work_dir: Path, size: int = 2000,
                          batch_size: int = 32, independence_texts: int = 500, threads: int | None = None,
-                         progress=lambda msg: None) -> list[dict]:
+                         variants: list[str] | None = None, progress=lambda msg: None) -> list[dict]:
     """Build each quantization variant from the model's fp32 export and measure it side by side."""
     import shutil
 
     from stream_classifier.model.build import refined_layers
-    from stream_classifier.model.quantize import quantize_ort_dynamic, quantize_per_token
+    from stream_classifier.model.quantize import quantize_blockwise, quantize_ort_dynamic, quantize_per_token
 
     sample, _ = evaluation_split(size)
     texts, truth = [i.text for i in sample], [i.label for i in sample]
@@ -166,7 +168,14 @@ def compare_quantization(model_dir: Path, label_set: LabelSet, work_dir: Path, s
         "per-token+smoothquant-0.8": lambda dst: quantize_per_token(
             fp32_path, dst, calibration=calibration_feeds(model_dir), smooth_alpha=0.8),
         "per-token+asymmetric-gelu": lambda dst: quantize_per_token(fp32_path, dst, asymmetric_after_gelu=True),
+        "blockwise-128": lambda dst: quantize_blockwise(fp32_path, dst, block_size=128),
+        "blockwise-64": lambda dst: quantize_blockwise(fp32_path, dst, block_size=64),
     }
+    unknown = sorted(set(variants or []) - set(builders))
+    if unknown:
+        raise ValueError(f"unknown variants {unknown}; known: {sorted(builders)}")
+    if variants:  # fp32 is the reference of every row
+        builders = {name: build for name, build in builders.items() if name == "fp32" or name in variants}
     work_dir.mkdir(parents=True, exist_ok=True)
     for name in ("tokenizer.json", "manifest.json"):
         shutil.copyfile(model_dir / name, work_dir / name)

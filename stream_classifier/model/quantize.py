@@ -145,6 +145,28 @@ def _after_gelu(x: str, producers: dict[str, onnx.NodeProto], depth: int = 3) ->
     return any(node.op_type in ("Erf", "Gelu", "BiasGelu", "FastGelu") for node in frontier)
 
 
+def _biases_to_fold(graph: onnx.GraphProto, inits: dict) -> dict[str, tuple[onnx.NodeProto, str]]:
+    """MatMul output -> (its Add, the [N] bias initializer) where that Add is its only consumer."""
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    graph_outputs = {o.name for o in graph.output}
+    folds = {}
+    for node in graph.node:
+        if node.op_type != "MatMul" or node.input[1] not in inits or node.output[0] in graph_outputs:
+            continue
+        users = consumers.get(node.output[0], [])
+        if len(users) != 1 or users[0].op_type != "Add":
+            continue
+        add = users[0]
+        bias = add.input[0] if add.input[1] == node.output[0] else add.input[1]
+        n_cols = inits[node.input[1]].dims[-1]
+        if bias in inits and list(inits[bias].dims) == [n_cols] and inits[bias].data_type == TensorProto.FLOAT:
+            folds[node.output[0]] = (add, bias)
+    return folds
+
+
 def activation_channel_max(model: onnx.ModelProto, tensors: list[str],
                            feeds: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """Per-channel max |x| of the named tensors over real (unpadded) tokens of the feeds."""
@@ -299,24 +321,36 @@ def quantize_per_token(src: str | Path, dst: str | Path, keep_fp32: list[str] | 
         elif (node.op_type == "Gather" and node.input[0] in inits
               and len(inits[node.input[0]].dims) == 2
               and inits[node.input[0]].dims[0] >= MIN_EMBEDDING_ROWS):
-            table_name, ids = node.input
-            table = numpy_helper.to_array(inits[table_name]).astype(np.float32)
-            t_q, t_scale = quantize_rows(table)
-            tq = b.const(f"{table_name}_int8", t_q)
-            ts = b.const(f"{table_name}_row_scale", t_scale)
-            n = b.name(node.name or table_name)
-            new_nodes.extend([
-                helper.make_node("Gather", [tq, ids], [f"{n}_rows_q"], axis=0),
-                helper.make_node("Gather", [ts, ids], [f"{n}_rows_scale"], axis=0),
-                helper.make_node("Cast", [f"{n}_rows_q"], [f"{n}_rows_f"], to=TensorProto.FLOAT),
-                helper.make_node("Mul", [f"{n}_rows_f", f"{n}_rows_scale"], [node.output[0]]),
-            ])
-            replaced_inits.add(table_name)
+            new_nodes.extend(_int8_gather_nodes(b, node, inits))
+            replaced_inits.add(node.input[0])
             summary["gather_int8"] += 1
         else:
             new_nodes.append(node)
 
     summary["smoothed_inputs"] = summary_smoothed
+    _replace_graph(model, new_nodes, replaced_inits, b)
+    onnx.save(model, str(dst))
+    return summary
+
+
+def _int8_gather_nodes(b: _Builder, node: onnx.NodeProto, inits: dict) -> list[onnx.NodeProto]:
+    """An embedding-table Gather on an int8 table with one scale per row."""
+    table_name, ids = node.input
+    t_q, t_scale = quantize_rows(numpy_helper.to_array(inits[table_name]).astype(np.float32))
+    tq = b.const(f"{table_name}_int8", t_q)
+    ts = b.const(f"{table_name}_row_scale", t_scale)
+    n = b.name(node.name or table_name)
+    return [
+        helper.make_node("Gather", [tq, ids], [f"{n}_rows_q"], axis=0),
+        helper.make_node("Gather", [ts, ids], [f"{n}_rows_scale"], axis=0),
+        helper.make_node("Cast", [f"{n}_rows_q"], [f"{n}_rows_f"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", [f"{n}_rows_f", f"{n}_rows_scale"], [node.output[0]]),
+    ]
+
+
+def _replace_graph(model: onnx.ModelProto, new_nodes: list[onnx.NodeProto], replaced_inits: set[str],
+                   b: _Builder) -> None:
+    graph = model.graph
     still_used = {i for node in new_nodes for i in node.input}
     kept_inits = [init for init in graph.initializer
                   if init.name not in replaced_inits or init.name in still_used]
@@ -327,8 +361,6 @@ def quantize_per_token(src: str | Path, dst: str | Path, keep_fp32: list[str] | 
     if not any(o.domain == "com.microsoft" for o in model.opset_import):
         model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
     onnx.checker.check_model(model)
-    onnx.save(model, str(dst))
-    return summary
 
 
 def quantize_ort_dynamic(src: str | Path, dst: str | Path, per_channel: bool = True) -> None:
@@ -336,3 +368,61 @@ def quantize_ort_dynamic(src: str | Path, dst: str | Path, per_channel: bool = T
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(str(src), str(dst), per_channel=per_channel, weight_type=QuantType.QInt8)
+
+
+def quantize_blockwise(src: str | Path, dst: str | Path, block_size: int = 64) -> dict:
+    """Write an INT8 model on onnxruntime's MatMulNBits (bits=8, accuracy_level=4).
+
+    Weights: int8, one scale per block of `block_size` along K (per output column).
+    Activations: onnxruntime quantizes each row's blocks of `block_size` to int8 inside the
+    kernel, so every token of every text has its own scales (batch-independent, finer than
+    per-token) and the quantization costs no extra graph nodes. Biases are folded into the op.
+    The word-embedding table is stored int8 per row, as in quantize_per_token.
+    """
+    model = onnx.load(str(src))
+    b = _Builder(model)
+    graph = model.graph
+    inits = {init.name: init for init in graph.initializer}
+    bias_of_matmul = _biases_to_fold(graph, inits)
+    folded_adds = {id(add) for add, _ in bias_of_matmul.values()}
+    new_nodes: list[onnx.NodeProto] = []
+    replaced_inits: set[str] = set()
+    summary = {"matmul_int8": 0, "gather_int8": 0, "biases_folded": 0}
+    for node in graph.node:
+        if id(node) in folded_adds:
+            continue
+        if node.op_type == "MatMul" and node.input[1] in inits and len(inits[node.input[1]].dims) == 2:
+            w_name = node.input[1]
+            weight = numpy_helper.to_array(inits[w_name]).astype(np.float32)  # [K, N]
+            k, n_cols = weight.shape
+            blocks = -(-k // block_size)
+            padded = np.zeros((n_cols, blocks * block_size), dtype=np.float32)
+            padded[:, :k] = weight.T
+            padded = padded.reshape(n_cols, blocks, block_size)
+            scale = np.abs(padded).max(axis=2) / 127.0
+            scale[scale == 0] = 1.0
+            # stored unsigned around the default zero point of 128
+            q = (np.clip(np.rint(padded / scale[:, :, None]), -127, 127) + 128).astype(np.uint8)
+            add, bias = bias_of_matmul.get(node.output[0], (None, ""))
+            inputs = [node.input[0], b.const(f"{w_name}_int8_blocks", q),
+                      b.const(f"{w_name}_block_scale", scale.reshape(-1).astype(np.float32))]
+            if bias:
+                inputs += ["", "", bias]
+                summary["biases_folded"] += 1
+            new_nodes.append(helper.make_node(
+                "MatMulNBits", inputs, [add.output[0] if add is not None else node.output[0]],
+                name=b.name(node.name or w_name), domain="com.microsoft",
+                K=k, N=n_cols, bits=8, block_size=block_size, accuracy_level=4))
+            replaced_inits.add(w_name)
+            summary["matmul_int8"] += 1
+        elif (node.op_type == "Gather" and node.input[0] in inits
+              and len(inits[node.input[0]].dims) == 2
+              and inits[node.input[0]].dims[0] >= MIN_EMBEDDING_ROWS):
+            new_nodes.extend(_int8_gather_nodes(b, node, inits))
+            replaced_inits.add(node.input[0])
+            summary["gather_int8"] += 1
+        else:
+            new_nodes.append(node)
+    _replace_graph(model, new_nodes, replaced_inits, b)
+    onnx.save(model, str(dst))
+    return summary
