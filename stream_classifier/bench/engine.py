@@ -23,16 +23,21 @@ import numpy as np
 
 NLI_LABELS = ["投诉", "咨询", "建议", "表扬", "其他"]
 
+BATCH_DEPENDENT = ("our engine on onnxruntime's quantize_dynamic INT8 (per-tensor activation scales: a text's "
+                   "label depends on its batch-mates; not shipped, shown for what determinism costs)")
+BATCH_DEPENDENT_FILE = "model.int8-batch-dependent.onnx"
 EMBEDDING_VARIANTS = {
     "torch-fp32-one-at-a-time": "transformers + torch fp32, one text at a time, mean pooling (baseline)",
     "torch-fp32-batched": "transformers + torch fp32, batches padded to their longest text",
     "onnx-fp32-engine": "our engine on the fp32 ONNX export",
     "onnx-int8-engine": "our engine, INT8 as shipped",
+    "onnx-int8-batch-dependent": BATCH_DEPENDENT,
 }
 NLI_VARIANTS = {
     "hf-zero-shot-pipeline": "transformers pipeline('zero-shot-classification'), default settings (baseline)",
     "onnx-fp32-engine": "our NLI engine on the fp32 ONNX export",
     "onnx-int8-engine": "our NLI engine, INT8 as shipped",
+    "onnx-int8-batch-dependent": BATCH_DEPENDENT,
 }
 
 
@@ -65,6 +70,26 @@ def _one_pass(run_batch, batches: list[list[str]]) -> dict:
             "batch_times": batch_times}
 
 
+def _engine_file(variant: str) -> str:
+    return {"onnx-fp32-engine": "model.fp32.onnx", "onnx-int8-batch-dependent": BATCH_DEPENDENT_FILE}.get(
+        variant, "model.onnx")
+
+
+def _with_batch_dependent_int8(model_dir: Path, work: Path) -> Path:
+    """A copy of the model directory (links) beside which quantize_dynamic's INT8 lies."""
+    from stream_classifier.model.quantize import quantize_ort_dynamic
+
+    view = work / f"{model_dir.name}-with-batch-dependent-int8"
+    view.mkdir(parents=True, exist_ok=True)
+    for source in model_dir.iterdir():
+        target = view / source.name
+        if not target.exists():
+            target.symlink_to(source.resolve())
+    if not (view / BATCH_DEPENDENT_FILE).exists():
+        quantize_ort_dynamic(model_dir / "model.fp32.onnx", view / BATCH_DEPENDENT_FILE)
+    return view
+
+
 # ---------------------------------------------------------------- workers (one process each)
 def _worker_embedding(variant: str, model_dir: Path, batch_size: int):
     if variant.startswith("torch"):
@@ -94,7 +119,7 @@ def _worker_embedding(variant: str, model_dir: Path, batch_size: int):
         from stream_classifier.model.engines import load_engine
         from stream_classifier.model.runtime import SubBatching
 
-        file = "model.fp32.onnx" if variant == "onnx-fp32-engine" else "model.onnx"
+        file = _engine_file(variant)
         engine = load_engine(model_dir, file, sub_batching=SubBatching(max_texts=batch_size), cache_entries=0)
         label_set = load_label_set(Path(__file__).resolve().parents[2] / "configs/labels/opinion_zh.yaml")
         engine.prepare(label_set)
@@ -118,7 +143,7 @@ def _worker_nli(variant: str, model_dir: Path, checkpoint: Path, batch_size: int
         from stream_classifier.model.engines import load_engine
         from stream_classifier.model.runtime import SubBatching
 
-        file = "model.fp32.onnx" if variant == "onnx-fp32-engine" else "model.onnx"
+        file = _engine_file(variant)
         engine = load_engine(model_dir, file, sub_batching=SubBatching(max_texts=batch_size * len(NLI_LABELS)),
                              cache_entries=0)
         label_set = parse_label_set({"name": "bench", "labels": [{"name": n} for n in NLI_LABELS]})
@@ -235,18 +260,20 @@ def run_engine_bench(out_dir: Path, texts: int = 512, nli_texts: int = 48, batch
     out_dir.mkdir(parents=True, exist_ok=True)
     report: dict = {"machine": {"cpus": len(os.sched_getaffinity(0))}, "batch_size": batch_size,
                     "passes": passes, "groups": {}}
+    work = Path(tempfile.gettempdir()) / "stream-classifier-bench"
     if "embedding" in groups:
-        model_dir = build_default(default_model_dir(), quiet=True)
+        progress("embedding: the default model, and onnxruntime's quantize_dynamic INT8 of it for reference")
+        model_dir = _with_batch_dependent_int8(build_default(default_model_dir(), quiet=True), work)
         progress("embedding group")
         specs = {v: {"group": "embedding", "variant": v, "model_dir": str(model_dir), "texts": texts,
                      "batch_size": batch_size} for v in EMBEDDING_VARIANTS}
         rows = _measure_group(specs, EMBEDDING_VARIANTS, passes, progress)
         report["groups"]["embedding"] = {"texts": texts, "model": "multilingual-e5-small", "rows": rows}
     if "nli" in groups:
-        work = Path(tempfile.gettempdir()) / "stream-classifier-bench"
         progress("nli: building a StructBERT-base shaped checkpoint (random weights) and its ONNX models")
         checkpoint = structbert_shaped_checkpoint(work / "structbert-base-random")
-        model_dir = build_from_hf(checkpoint, "nli", work / "structbert-base-random-nli", quiet=True)
+        model_dir = _with_batch_dependent_int8(
+            build_from_hf(checkpoint, "nli", work / "structbert-base-random-nli", quiet=True), work)
         progress("nli group")
         specs = {v: {"group": "nli", "variant": v, "model_dir": str(model_dir), "checkpoint": str(checkpoint),
                      "texts": nli_texts, "batch_size": batch_size} for v in NLI_VARIANTS}
@@ -287,7 +314,9 @@ def _plot(report: dict, path: Path) -> None:
     for ax, (name, group) in zip(axes[0], groups):
         variants = list(group["rows"])
         rates = [group["rows"][v]["texts_per_s"] for v in variants]
-        bars = ax.barh(variants, rates, color=["#999999"] + ["#3b7dd8"] * (len(variants) - 1))
+        colors = ["#999999" if i == 0 else "#e0a040" if v == "onnx-int8-batch-dependent" else "#3b7dd8"
+                  for i, v in enumerate(variants)]
+        bars = ax.barh(variants, rates, color=colors)
         for bar, v in zip(bars, variants):
             ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2,
                     f" {group['rows'][v]['speedup_vs_baseline']:.1f}×", va="center")
