@@ -128,6 +128,10 @@ class Pipeline:
     def _make_clients(self) -> None:
         k = self.settings.kafka
         consumer_config = {
+            # prefetch a few batches, not librdkafka's default 64 MB / 100,000 messages: this
+            # consumer is CPU-bound, and a backlog would otherwise sit in memory (overridable)
+            "queued.max.messages.kbytes": 4096,
+            "queued.min.messages": 2000,
             **k.client_config("consumer"),
             "group.id": k.group_id,
             "enable.auto.commit": False,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import sys
 from pathlib import Path
@@ -14,7 +15,19 @@ from stream_classifier.stream.pipeline import EXIT_CONFIG, Pipeline
 logger = logging.getLogger("stream_classifier.run")
 
 
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """Cap glibc's per-thread heaps (default up to 8 per core): librdkafka, onnxruntime and Python
+    each run several threads, and every heap keeps its own free memory resident."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return  # not glibc
+    m_arena_max = -8
+    libc.mallopt(m_arena_max, arenas)
+
+
 def run(config: str | Path | None) -> int:
+    limit_malloc_arenas()
     try:
         settings = load_settings(config)
     except SettingsError as exc:
