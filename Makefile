@@ -51,6 +51,7 @@ eval: install
 bench: install kafka-jars
 	$(PY) -m stream_classifier bench engine --out results
 	$(PY) -m stream_classifier bench stream --out results
+	$(PY) -m stream_classifier bench profile --out results
 
 test: install kafka-jars
 	$(PY) -m pytest $(PYTEST_ARGS)

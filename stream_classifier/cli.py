@@ -145,6 +145,16 @@ def _cmd_bench_stream(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_profile(args: argparse.Namespace) -> int:
+    from stream_classifier.bench.profile import format_profile, run_profile
+
+    report = run_profile(Path(args.out), texts=args.texts, batch_size=args.batch_size,
+                         progress=lambda m: print(m, file=sys.stderr, flush=True))
+    print(format_profile(report))
+    print(f"\nwrote {args.out}/bench-profile.json")
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from stream_classifier.stream.runner import run
 
@@ -234,6 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--batch-size", type=int, default=32)
     bs.add_argument("--latency-seconds", type=float, default=30.0, help="duration of each latency run")
     bs.set_defaults(func=_cmd_bench_stream)
+    bp = bench.add_parser("profile", help="where the INT8 engine's time goes: phases of a batch, onnxruntime operators")
+    bp.add_argument("--out", default="results")
+    bp.add_argument("--texts", type=int, default=512)
+    bp.add_argument("--batch-size", type=int, default=32)
+    bp.set_defaults(func=_cmd_bench_profile)
 
     labels = sub.add_parser("labels", help="label sets").add_subparsers(dest="action", required=True)
     check = labels.add_parser("check", help="validate label files and print their versions")

@@ -1,0 +1,103 @@
+"""`stream-classifier bench profile`: where the engine's time goes, on the bench's real texts.
+
+Two views of the shipped INT8 embedding engine, batches as the stream makes them:
+1. Per phase of a batch: tokenization (one tokenizer call), assembling the padded id matrices,
+   inference (length-sorted sub-batches, onnxruntime), scoring (cosine + softmax).
+2. Inside inference: onnxruntime's own profile, time per operator type.
+The Kafka side (polling, JSON decoding, producing, committing) is the stream bench's gap between
+the stream and the engine alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from stream_classifier.bench.engine import _batches, _texts
+
+
+def run_profile(out_dir: Path, texts: int = 512, batch_size: int = 32, progress=lambda m: None) -> dict:
+    import onnxruntime as ort
+
+    from stream_classifier.cli import default_model_dir
+    from stream_classifier.labels import load_label_set
+    from stream_classifier.model.build import build_default
+    from stream_classifier.model.engines import _unit, load_engine
+    from stream_classifier.model.pairs import assemble_singles
+    from stream_classifier.model.runtime import SubBatching
+
+    model_dir = build_default(default_model_dir(), quiet=True)
+    engine = load_engine(model_dir, sub_batching=SubBatching(max_texts=batch_size), cache_entries=0)
+    label_set = load_label_set(Path(__file__).resolve().parents[2] / "configs/labels/opinion_zh.yaml")
+    prepared = engine.prepare(label_set)
+    batches = _batches(_texts(texts), batch_size)
+    model = engine.model
+
+    def one_pass() -> dict[str, float]:
+        spent = Counter()
+        for batch in batches:
+            t0 = time.perf_counter()
+            rows = engine._tokenize(batch, model.manifest.text_prefix)
+            t1 = time.perf_counter()
+            assembled = assemble_singles(rows, engine.layout, model.max_length, model.pad_id)
+            t2 = time.perf_counter()
+            embedded = engine._run_sorted(assembled.input_ids, assembled.attention_mask,
+                                          assembled.token_type_ids, assembled.lengths)
+            t3 = time.perf_counter()
+            engine._finalize(_unit(embedded) @ prepared.payload.T, label_set)
+            t4 = time.perf_counter()
+            spent.update({"tokenize": t1 - t0, "assemble (padding)": t2 - t1, "inference": t3 - t2,
+                          "scoring": t4 - t3})
+        return dict(spent)
+
+    progress("warm-up")
+    one_pass()
+    progress("timing the phases")
+    phases = one_pass()
+
+    progress("onnxruntime operator profile")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = model.threads
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.enable_profiling = True
+    options.profile_file_prefix = os.path.join(tempfile.mkdtemp(prefix="sc-profile-"), "ort")
+    model.session = ort.InferenceSession(str(model_dir / model.variant), options,
+                                         providers=["CPUExecutionProvider"])
+    one_pass()
+    trace_path = Path(model.session.end_profiling())
+    operators = Counter()
+    for event in json.loads(trace_path.read_text()):
+        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
+            operators[event["args"]["op_name"]] += event["dur"] / 1e6
+    trace_path.unlink()
+
+    lengths = [len(r) for batch in batches for r in engine._tokenize(batch, model.manifest.text_prefix)]
+    report = {"model": model.model_id, "texts": sum(len(b) for b in batches), "batch_size": batch_size,
+              "tokens": {"mean": float(np.mean(lengths)), "p50": float(np.percentile(lengths, 50)),
+                         "p90": float(np.percentile(lengths, 90)), "max": int(max(lengths))},
+              "phases_s": phases, "operators_s": dict(operators.most_common())}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "bench-profile.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def format_profile(report: dict, top: int = 12) -> str:
+    tokens = report["tokens"]
+    lines = [f"{report['texts']} texts in batches of {report['batch_size']}, {report['model']}; tokens per text "
+             f"mean {tokens['mean']:.0f}, p50 {tokens['p50']:.0f}, p90 {tokens['p90']:.0f}, max {tokens['max']}",
+             "| phase of a batch | s | share |", "|---|---|---|"]
+    total = sum(report["phases_s"].values())
+    for name, seconds in report["phases_s"].items():
+        lines.append(f"| {name} | {seconds:.2f} | {100 * seconds / total:.1f}% |")
+    lines += ["", "| onnxruntime operator | s | share of inference |", "|---|---|---|"]
+    total = sum(report["operators_s"].values())
+    for name, seconds in list(report["operators_s"].items())[:top]:
+        lines.append(f"| {name} | {seconds:.2f} | {100 * seconds / total:.1f}% |")
+    return "\n".join(lines)
