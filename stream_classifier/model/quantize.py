@@ -371,13 +371,16 @@ def quantize_ort_dynamic(src: str | Path, dst: str | Path, per_channel: bool = T
 
 
 def quantize_blockwise(src: str | Path, dst: str | Path, block_size: int = 64) -> dict:
-    """Write an INT8 model on onnxruntime's MatMulNBits (bits=8, accuracy_level=4).
+    """Write an INT8 model on onnxruntime's MatMulNBits (bits=8, accuracy_level=4): a comparison
+    variant, not shipped.
 
     Weights: int8, one scale per block of `block_size` along K (per output column).
-    Activations: onnxruntime quantizes each row's blocks of `block_size` to int8 inside the
-    kernel, so every token of every text has its own scales (batch-independent, finer than
-    per-token) and the quantization costs no extra graph nodes. Biases are folded into the op.
-    The word-embedding table is stored int8 per row, as in quantize_per_token.
+    Activations: onnxruntime quantizes them to int8 in blocks of `block_size` inside the kernel,
+    so the quantization costs no extra graph nodes. Biases are folded into the op. The
+    word-embedding table is stored int8 per row, as in quantize_per_token. Measured with
+    onnxruntime 1.32: ≥ 99% agreement with fp32 and a little faster than quantize_per_token, but a
+    text alone and the same text in a batch differ by up to 2.7e-3 for some lengths, so it is
+    not batch-independent.
     """
     model = onnx.load(str(src))
     b = _Builder(model)
