@@ -140,6 +140,7 @@ class Pipeline:
             "partition.assignment.strategy": "cooperative-sticky",
             "session.timeout.ms": k.session_timeout_ms,
             "error_cb": self._error_cb,
+            "on_commit": self._on_commit,
             "logger": self._client_logger(),
         }
         if k.group_instance_id:
@@ -323,7 +324,7 @@ class Pipeline:
         self.metrics.guard_ratio.set(self.guard.ratio())
         self._backpressure()
         if now >= self._next_commit:
-            self._commit()
+            self._commit(wait=False)
             self._next_commit = now + self.settings.delivery.commit_interval_s
 
     # ------------------------------------------------------------------ processing
@@ -671,7 +672,10 @@ class Pipeline:
             self.metrics.paused.set(0)
             log(logger, logging.INFO, "backpressure: fetching resumed", in_flight=in_flight)
 
-    def _commit(self, only: set[tuple[str, int]] | None = None) -> None:
+    def _commit(self, only: set[tuple[str, int]] | None = None, wait: bool = True) -> None:
+        """Commit what the tracker allows. wait=False for the periodic commit, whose result comes
+        to _on_commit from consume(): a synchronous commit has no timeout, and in one CI run the
+        loop went silent for 300 s after a broker restart, most likely blocked in one."""
         assert self.consumer is not None
         if self.exactly_once:
             return  # offsets are committed inside each batch's transaction
@@ -684,7 +688,9 @@ class Pipeline:
         if not offsets:
             return
         try:
-            self.consumer.commit(offsets=offsets, asynchronous=False)
+            self.consumer.commit(offsets=offsets, asynchronous=not wait)
+            if not wait:
+                return
         except KafkaException as exc:
             self.metrics.commits.labels(result="failure").inc()
             log(logger, logging.WARNING, "commit failed", error=str(exc))
@@ -694,6 +700,21 @@ class Pipeline:
         self.metrics.commits.labels(result="success").inc()
         for tpo in offsets:
             self.last_committed[(tpo.topic, tpo.partition)] = tpo.offset
+
+    def _on_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        failed = [tp for tp in partitions if tp.error is not None]
+        if err is not None or failed:
+            self.metrics.commits.labels(result="failure").inc()
+            log(logger, logging.WARNING, "commit failed", error=err.str() if err is not None else None,
+                partitions=[f"{tp.topic}[{tp.partition}]: {tp.error}" for tp in failed])
+            if err is not None and _is_fatal(err):
+                self.fatal_error = err
+        else:
+            self.metrics.commits.labels(result="success").inc()
+        for tp in partitions:
+            key = (tp.topic, tp.partition)
+            if err is None and tp.error is None and tp.offset > self.last_committed.get(key, -1):
+                self.last_committed[key] = tp.offset
 
     def _flush_producer(self) -> None:
         assert self.producer is not None
