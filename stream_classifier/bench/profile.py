@@ -23,8 +23,6 @@ from stream_classifier.bench.engine import _batches, _texts
 
 
 def run_profile(out_dir: Path, texts: int = 512, batch_size: int = 32, progress=lambda m: None) -> dict:
-    import onnxruntime as ort
-
     from stream_classifier.cli import default_model_dir
     from stream_classifier.labels import load_label_set
     from stream_classifier.model.build import build_default
@@ -62,14 +60,7 @@ def run_profile(out_dir: Path, texts: int = 512, batch_size: int = 32, progress=
     phases = one_pass()
 
     progress("onnxruntime operator profile")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = model.threads
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.enable_profiling = True
-    options.profile_file_prefix = os.path.join(tempfile.mkdtemp(prefix="sc-profile-"), "ort")
-    model.session = ort.InferenceSession(str(model_dir / model.variant), options,
-                                         providers=["CPUExecutionProvider"])
+    model.session = model.open_session(profile_prefix=os.path.join(tempfile.mkdtemp(prefix="sc-profile-"), "ort"))
     one_pass()
     trace_path = Path(model.session.end_profiling())
     operators = Counter()

@@ -145,6 +145,17 @@ def _after_gelu(x: str, producers: dict[str, onnx.NodeProto], depth: int = 3) ->
     return any(node.op_type in ("Erf", "Gelu", "BiasGelu", "FastGelu") for node in frontier)
 
 
+def _is_weight_matmul(node: onnx.NodeProto, inits: dict) -> bool:
+    """A MatMul by a constant 2-D weight (a linear layer)."""
+    return node.op_type == "MatMul" and node.input[1] in inits and len(inits[node.input[1]].dims) == 2
+
+
+def _is_embedding_gather(node: onnx.NodeProto, inits: dict) -> bool:
+    """A Gather from a constant table with a vocabulary's worth of rows (a word embedding)."""
+    return (node.op_type == "Gather" and node.input[0] in inits and len(inits[node.input[0]].dims) == 2
+            and inits[node.input[0]].dims[0] >= MIN_EMBEDDING_ROWS)
+
+
 def _biases_to_fold(graph: onnx.GraphProto, inits: dict) -> dict[str, tuple[onnx.NodeProto, str]]:
     """MatMul output -> (its Add, the [N] bias initializer) where that Add is its only consumer."""
     consumers: dict[str, list[onnx.NodeProto]] = {}
@@ -154,7 +165,7 @@ def _biases_to_fold(graph: onnx.GraphProto, inits: dict) -> dict[str, tuple[onnx
     graph_outputs = {o.name for o in graph.output}
     folds = {}
     for node in graph.node:
-        if node.op_type != "MatMul" or node.input[1] not in inits or node.output[0] in graph_outputs:
+        if not _is_weight_matmul(node, inits) or node.output[0] in graph_outputs:
             continue
         users = consumers.get(node.output[0], [])
         if len(users) != 1 or users[0].op_type != "Add":
@@ -224,8 +235,7 @@ def quantize_per_token(src: str | Path, dst: str | Path, keep_fp32: list[str] | 
     producers = {out: node for node in graph.node for out in node.output}
     consumers: dict[str, list[onnx.NodeProto]] = {}
     for node in graph.node:
-        if node.op_type == "MatMul" and node.input[1] in inits and len(inits[node.input[1]].dims) == 2 \
-                and not kept(node):
+        if _is_weight_matmul(node, inits) and not kept(node):
             consumers.setdefault(node.input[0], []).append(node)
     smoothing: dict[str, np.ndarray] = {}
     if calibration:
@@ -245,7 +255,7 @@ def quantize_per_token(src: str | Path, dst: str | Path, keep_fp32: list[str] | 
     summary = {"matmul_int8": 0, "matmul_fp32": 0, "gather_int8": 0}
 
     for node in graph.node:
-        if node.op_type == "MatMul" and node.input[1] in inits and len(inits[node.input[1]].dims) == 2:
+        if _is_weight_matmul(node, inits):
             if kept(node):
                 summary["matmul_fp32"] += 1
                 new_nodes.append(node)
@@ -318,9 +328,7 @@ def quantize_per_token(src: str | Path, dst: str | Path, keep_fp32: list[str] | 
             ])
             replaced_inits.add(w_name)
             summary["matmul_int8"] += 1
-        elif (node.op_type == "Gather" and node.input[0] in inits
-              and len(inits[node.input[0]].dims) == 2
-              and inits[node.input[0]].dims[0] >= MIN_EMBEDDING_ROWS):
+        elif _is_embedding_gather(node, inits):
             new_nodes.extend(_int8_gather_nodes(b, node, inits))
             replaced_inits.add(node.input[0])
             summary["gather_int8"] += 1
@@ -394,7 +402,7 @@ def quantize_blockwise(src: str | Path, dst: str | Path, block_size: int = 64) -
     for node in graph.node:
         if id(node) in folded_adds:
             continue
-        if node.op_type == "MatMul" and node.input[1] in inits and len(inits[node.input[1]].dims) == 2:
+        if _is_weight_matmul(node, inits):
             w_name = node.input[1]
             weight = numpy_helper.to_array(inits[w_name]).astype(np.float32)  # [K, N]
             k, n_cols = weight.shape
@@ -418,9 +426,7 @@ def quantize_blockwise(src: str | Path, dst: str | Path, block_size: int = 64) -
                 K=k, N=n_cols, bits=8, block_size=block_size, accuracy_level=4))
             replaced_inits.add(w_name)
             summary["matmul_int8"] += 1
-        elif (node.op_type == "Gather" and node.input[0] in inits
-              and len(inits[node.input[0]].dims) == 2
-              and inits[node.input[0]].dims[0] >= MIN_EMBEDDING_ROWS):
+        elif _is_embedding_gather(node, inits):
             new_nodes.extend(_int8_gather_nodes(b, node, inits))
             replaced_inits.add(node.input[0])
             summary["gather_int8"] += 1

@@ -74,6 +74,16 @@ class OnnxModel:
             raise FileNotFoundError(f"{path} does not exist")
         self.variant = variant
         self.threads = threads or default_threads()
+        self.session = self.open_session()
+        self.tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
+        self.tokenizer.no_truncation()
+        self.tokenizer.no_padding()
+        self._disable_word_cache()
+        self.pad_id = self._pad_id()
+        self.model_id = self.manifest.model_id + ("" if variant == INT8_FILE else f"+{Path(variant).stem}")
+
+    def open_session(self, profile_prefix: str | None = None) -> ort.InferenceSession:
+        """A session on the model file; with profile_prefix, onnxruntime writes a trace there."""
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
@@ -83,13 +93,10 @@ class OnnxModel:
         # other process on a 2-core machine (measured: INT8 fell from 75 to 45 texts/s with
         # four bench processes alive, and the stream fell to 0.84 of the engine).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
-        self.tokenizer.no_truncation()
-        self.tokenizer.no_padding()
-        self._disable_word_cache()
-        self.pad_id = self._pad_id()
-        self.model_id = self.manifest.model_id + ("" if variant == INT8_FILE else f"+{Path(variant).stem}")
+        if profile_prefix is not None:
+            options.enable_profiling = True
+            options.profile_file_prefix = profile_prefix
+        return ort.InferenceSession(str(self.model_dir / self.variant), options, providers=["CPUExecutionProvider"])
 
     def _disable_word_cache(self) -> None:
         """Turn off the tokenizer model's word -> pieces cache (10,000 entries by default).

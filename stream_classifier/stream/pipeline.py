@@ -688,20 +688,15 @@ class Pipeline:
         if not offsets:
             return
         try:
-            self.consumer.commit(offsets=offsets, asynchronous=not wait)
-            if not wait:
-                return
+            committed = self.consumer.commit(offsets=offsets, asynchronous=not wait)
         except KafkaException as exc:
-            self.metrics.commits.labels(result="failure").inc()
-            log(logger, logging.WARNING, "commit failed", error=str(exc))
-            if _is_fatal(exc.args[0]):
-                self.fatal_error = exc.args[0]
+            self._on_commit(exc.args[0], offsets)
             return
-        self.metrics.commits.labels(result="success").inc()
-        for tpo in offsets:
-            self.last_committed[(tpo.topic, tpo.partition)] = tpo.offset
+        if wait:
+            self._on_commit(None, committed if committed is not None else offsets)
 
     def _on_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        """The result of a commit, synchronous or not (partitions carry their own errors)."""
         failed = [tp for tp in partitions if tp.error is not None]
         if err is not None or failed:
             self.metrics.commits.labels(result="failure").inc()
@@ -713,7 +708,9 @@ class Pipeline:
             self.metrics.commits.labels(result="success").inc()
         for tp in partitions:
             key = (tp.topic, tp.partition)
-            if err is None and tp.error is None and tp.offset > self.last_committed.get(key, -1):
+            # an asynchronous result may come back after its partition was revoked
+            if (err is None and tp.error is None and key in self.assignment
+                    and tp.offset > self.last_committed.get(key, -1)):
                 self.last_committed[key] = tp.offset
 
     def _flush_producer(self) -> None:
