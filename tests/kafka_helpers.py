@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import uuid
 from dataclasses import dataclass, field
@@ -23,8 +24,32 @@ def free_ports(count: int) -> list[int]:
             s.close()
 
 
+def free_port_run(length: int) -> int:
+    """A base port with `length` free ports after it, below the ephemeral range (32768-60999)."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 32000, 2)
+        try:
+            for port in range(base, base + length):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+    raise RuntimeError("no run of free ports")
+
+
 def unique_name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def new_topic(name: str, partitions: int, replication: int, config: dict[str, str] | None = None,
+              placement: list[int] | None = None) -> NewTopic:
+    """placement: the broker ids that hold every partition's replicas, leaders taking turns."""
+    if not placement:
+        return NewTopic(name, partitions, replication, config=config or {})
+    assignment = [placement[i % len(placement):] + placement[:i % len(placement)] for i in range(partitions)]
+    return NewTopic(name, num_partitions=partitions, replica_assignment=assignment, config=config or {})
 
 
 @dataclass
@@ -38,10 +63,11 @@ class Topics:
         self.admin = AdminClient({"bootstrap.servers": self.bootstrap})
 
     def create(self, prefix: str = "t", partitions: int = 1, replication: int = 1,
-               config: dict[str, str] | None = None) -> str:
+               config: dict[str, str] | None = None, placement: list[int] | None = None) -> str:
+        """placement: the broker ids that hold every partition's replicas (replication = their number)."""
         name = unique_name(prefix)
-        futures = self.admin.create_topics(
-            [NewTopic(name, partitions, replication, config=config or {})], operation_timeout=30)
+        futures = self.admin.create_topics([new_topic(name, partitions, replication, config, placement)],
+                                           operation_timeout=30)
         futures[name].result(timeout=60)
         self.created.append(name)
         return name

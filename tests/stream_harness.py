@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,7 +31,8 @@ def settings_for(bootstrap: str, input_topic: str, output_topic: str, dlq_topic:
         "batch": {"max_size": 64, "max_wait_ms": 50},
         "delivery": {"commit_interval_s": 0.5},
         "metrics": {"port": free_ports(1)[0], "statistics_interval_ms": 1000},
-        "logging": {"level": "INFO", "format": "json"},
+        # SC_TEST_LOG_LEVEL=DEBUG: the loop logs each commit decision
+        "logging": {"level": os.environ.get("SC_TEST_LOG_LEVEL", "INFO"), "format": "json"},
     }
     for section, values in sections.items():
         settings.setdefault(section, {}).update(values)
@@ -111,6 +113,32 @@ class ClassifierProcess:
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stack_dump(self) -> str:
+        """Every thread's Python stack (and native frames) of the running process, by py-spy."""
+        if self.proc is None or self.proc.poll() is not None:
+            return f"(no stack: the process exited with {self.proc.returncode if self.proc else None})"
+        py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+        try:
+            done = subprocess.run([py_spy, "dump", "--native", "--pid", str(self.proc.pid)],
+                                  capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"(py-spy dump failed: {exc})"
+        return done.stdout + done.stderr
+
+    def diagnostics(self, log_lines: int = 60) -> str:
+        """What a failed test needs to explain itself: the process's /metrics (ours), the tail of
+        its log and a stack dump of every thread."""
+        try:
+            with urllib.request.urlopen(self.metrics_url + "/metrics", timeout=5) as resp:
+                metrics = "\n".join(line for line in resp.read().decode().splitlines()
+                                    if line.startswith("sc_") and not line.startswith("sc_batch")
+                                    and "_bucket" not in line)
+        except OSError as exc:
+            metrics = f"(/metrics unreachable: {exc})"
+        state = "running" if self.proc.poll() is None else f"exited with {self.proc.returncode}"
+        return (f"--- classifier pid {self.proc.pid} ({state})\n--- /metrics\n{metrics}\n"
+                f"--- log tail\n{self.log_tail(log_lines)}\n--- stack dump\n{self.stack_dump()}")
 
 
 def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes | None]]) -> None:

@@ -3,18 +3,21 @@ for the faults that would disturb the shared one (restarts, auto-creation off)."
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from faults import LABELS  # noqa: E402
-from kafka_helpers import Topics, free_ports  # noqa: E402
-from stream_harness import ClassifierProcess, settings_for  # noqa: E402
+from faults import LABELS, committed_now  # noqa: E402
+from kafka_helpers import Topics, end_offsets, free_port_run, free_ports, new_topic  # noqa: E402
+from stream_harness import REPO, ClassifierProcess, settings_for  # noqa: E402
 
 from stream_classifier.devtools.kafka_broker import LocalKafka  # noqa: E402
 
@@ -23,25 +26,26 @@ class Rig:
     """Input, output and dead-letter topics on one broker, and the classifier processes run on them."""
 
     def __init__(self, bootstrap: str, topics: Topics, workdir: Path, partitions: int = 3,
-                 replication: int = 1, topic_config: dict | None = None, create_output: bool = True):
+                 replication: int = 1, topic_config: dict | None = None, create_output: bool = True,
+                 placement: list[int] | None = None):
         self.bootstrap = bootstrap
         self.topics = topics
         self.workdir = workdir
         self.partitions = partitions
-        self.replication = replication
+        self.replication = len(placement) if placement else replication
+        self.placement = placement
         self.topic_config = topic_config or {}
-        self.input = topics.create("in", partitions, replication, self.topic_config)
-        self.dead_letter = topics.create("dlq", 1, replication, self.topic_config)
+        self.input = topics.create("in", partitions, self.replication, self.topic_config, placement)
+        self.dead_letter = topics.create("dlq", 1, self.replication, self.topic_config, placement)
         self.output = self.create_output() if create_output else f"{self.input}-labeled"
         self.group = f"{self.input}-group"
         self.processes: list[ClassifierProcess] = []
 
     def create_output(self) -> str:
-        from confluent_kafka.admin import NewTopic
-
         name = f"{self.input}-labeled"
         futures = self.topics.admin.create_topics(
-            [NewTopic(name, self.partitions, self.replication, config=self.topic_config)], operation_timeout=30)
+            [new_topic(name, self.partitions, self.replication, self.topic_config, self.placement)],
+            operation_timeout=30)
         futures[name].result(timeout=60)
         self.topics.created.append(name)
         self.output = name
@@ -69,6 +73,18 @@ class Rig:
         for proc in self.processes:
             proc.kill()
 
+    def diagnostics(self) -> str:
+        """The group's committed offsets beside the end offsets, then each process's own view."""
+        try:
+            ends = end_offsets(self.bootstrap, self.input)
+            group = committed_now(self.bootstrap, self.group, self.input, len(ends))
+            offsets = f"end offsets {ends}\ncommitted  {group}"
+        except Exception as exc:  # noqa: BLE001 - a broker fault may be what failed the test
+            offsets = f"(offsets unavailable: {exc})"
+        parts = [f"=== group {self.group} on {self.input}\n{offsets}"]
+        parts += [proc.diagnostics() for proc in self.processes if proc.proc is not None]
+        return "\n".join(parts)
+
 
 @pytest.fixture
 def rig_factory(topics, tmp_path):
@@ -79,9 +95,43 @@ def rig_factory(topics, tmp_path):
         made.append(rig)
         return rig
 
+    make.rigs = made  # read by pytest_runtest_makereport when a test fails
     yield make
     for rig in made:
         rig.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed fault test reports the consumer's metrics, log tail and stacks, and the group's
+    committed offsets, taken before teardown kills the processes."""
+    outcome = yield
+    report = outcome.get_result()
+    factory = getattr(item, "funcargs", {}).get("rig_factory")
+    if report.when != "call" or not report.failed or factory is None:
+        return
+    text = "\n\n".join(rig.diagnostics() for rig in factory.rigs)
+    report.sections.append(("classifier diagnostics", text))
+    out = REPO / "results" / "reliability" / "failures"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{item.name}.txt").write_text(text)
+
+
+@contextmanager
+def local_cluster(overrides: dict[str, str] | None = None):
+    """A 3-node cluster of the test's own; no controlled shutdown at the end (with a node gone
+    or paused it would wait out its timeout)."""
+    home = Path(tempfile.mkdtemp(prefix="sc-kafka-cluster-"))
+    kafka = LocalKafka.cluster(home=home, base_port=free_port_run(6), overrides=overrides)
+    kafka.up()
+    try:
+        yield kafka
+    finally:
+        for node in kafka.nodes:
+            if (pid := node.pid()) is not None:
+                os.kill(pid, signal.SIGCONT)
+            node.stop(signal.SIGKILL)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -88,22 +88,25 @@ def output_high_watermark(bootstrap: str, topic: str) -> int:
         return -1
 
 
-def committed_now(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:
+def committed_now(bootstrap: str, group: str, topic: str, partitions: int,
+                  admin: AdminClient | None = None) -> dict[int, int]:
     """The group's committed offsets; pending transactional commits do not count (require_stable
     off, so an open transaction does not block the probe)."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = admin or AdminClient({"bootstrap.servers": bootstrap})
     request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in range(partitions)])
     result = admin.list_consumer_group_offsets([request], require_stable=False, request_timeout=10)
     return {tp.partition: tp.offset for tp in result[group].result(timeout=15).topic_partitions}
 
 
 def wait_all_committed(bootstrap: str, group: str, topic: str, timeout: float, proc=None) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # one client per wait, not one per probe
+
     def done() -> bool:
         if proc is not None and proc.proc.poll() is not None:
             raise AssertionError(f"the consumer exited with {proc.proc.returncode}:\n{proc.log_tail()}")
         try:  # while a broker is down, partition leaders and the group coordinator move
             ends = end_offsets(bootstrap, topic)
-            return committed_now(bootstrap, group, topic, len(ends)) == ends
+            return committed_now(bootstrap, group, topic, len(ends), admin) == ends
         except KafkaException:
             return False
 

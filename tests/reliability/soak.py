@@ -1,6 +1,7 @@
 """Repeat the fault-injection suite for as long as asked; print the figures of every round and a total.
 
     make soak DURATION=2h            (or: python tests/reliability/soak.py --duration 45m -k kill_9)
+    python tests/reliability/soak.py --rounds 20 -k broker_restart     (20 rounds, however long)
 
 Each round runs `pytest tests/reliability` with a new SC_FAULT_SEED (new kill moments, new bad
 inputs). Exits non-zero when any round failed.
@@ -46,6 +47,7 @@ def table(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=parse_duration, default=parse_duration("30m"))
+    parser.add_argument("--rounds", type=int, help="run exactly this many rounds instead of for --duration")
     parser.add_argument("-k", dest="keyword", help="only the tests matching this pytest -k expression")
     parser.add_argument("--out", type=Path, default=REPO / "results" / "reliability")
     args = parser.parse_args(argv)
@@ -53,7 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     figures = args.out / f"soak-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
     started, round_no, failed_rounds = time.monotonic(), 0, 0
-    while round_no == 0 or time.monotonic() - started < args.duration:
+    def more() -> bool:
+        if args.rounds is not None:
+            return round_no < args.rounds
+        return round_no == 0 or time.monotonic() - started < args.duration
+
+    while more():
         round_no += 1
         seed = 1000 + round_no
         command = [sys.executable, "-m", "pytest", str(REPO / "tests" / "reliability"), "-q", "-p",
@@ -65,8 +72,9 @@ def main(argv: list[str] | None = None) -> int:
         failed_rounds += code != 0
         rows = [json.loads(line) for line in figures.read_text().splitlines()] if figures.exists() else []
         elapsed = time.monotonic() - started
+        budget = f"{args.rounds} rounds" if args.rounds is not None else f"{args.duration / 60:.0f} min"
         print(f"\nround {round_no} (seed {seed}): {'passed' if code == 0 else f'FAILED (exit {code}), see {log}'}"
-              f" — {elapsed / 60:.1f} of {args.duration / 60:.0f} min", flush=True)
+              f" — {elapsed / 60:.1f} min, of {budget}", flush=True)
         print(table(rows), flush=True)
     print(f"\n{round_no} rounds, {failed_rounds} failed; figures in {figures}")
     return 1 if failed_rounds else 0

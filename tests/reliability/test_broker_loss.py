@@ -2,53 +2,25 @@
 kill -9 mid-stream."""
 
 import random
-import shutil
-import signal
-import socket
-import tempfile
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient
 
+from conftest import local_cluster
 from faults import (Figures, numbered_inputs, output_high_watermark, seed,
                     wait_all_committed, wait_until)
 from kafka_helpers import Topics
 from stream_harness import produce
 
-from stream_classifier.devtools.kafka_broker import LocalKafka
-
 pytestmark = pytest.mark.kafka
-
-
-def free_port_run(length: int) -> int:
-    """A base port with `length` free ports after it."""
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(20000, 32000, 2)  # below the ephemeral range (32768-60999)
-        try:
-            for port in range(base, base + length):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-    raise RuntimeError("no run of free ports")
 
 
 @pytest.fixture
 def cluster():
-    home = Path(tempfile.mkdtemp(prefix="sc-kafka-cluster-"))
-    kafka = LocalKafka.cluster(home=home, base_port=free_port_run(6))
-    kafka.up()
-    try:
+    with local_cluster() as kafka:
         yield kafka
-    finally:
-        for node in kafka.nodes:  # no controlled shutdown: with a node gone it waits out its timeout
-            node.stop(signal.SIGKILL)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def busiest_leader(bootstrap: str, topics: list[str]) -> int:
