@@ -25,7 +25,20 @@ class Metrics:
                                     registry=r)
         self.delivery_failures = Counter("sc_delivery_failures", "Produce requests the broker did not acknowledge",
                                          ["kind"], registry=r)
-        self.commits = Counter("sc_commits", "Offset commits", ["result"], registry=r)
+        self.commits = Counter("sc_commits", "Offset commit results received (at-least-once) or transactions "
+                               "committed (exactly-once)", ["result"], registry=r)
+        self.redelivered = Counter("sc_records_redelivered", "Inputs the consumer handed over again at an offset "
+                                   "this process had already consumed (skipped)", ["topic"], registry=r)
+        self.commit_stalls = Counter("sc_commit_stalls", "Commit watchdog: partitions found behind their "
+                                     "committable offset too long, by what the bounded retry did",
+                                     ["outcome"], registry=r)
+        self.commit_requests = Counter("sc_commit_requests", "Offset commits sent to the group coordinator, by "
+                                       "what sent them", ["trigger"], registry=r)
+        self.offset_committable = Gauge("sc_offset_committable", "Per partition: the next offset the loop may "
+                                        "commit (every input below it delivered and out of the guard window)",
+                                        ["topic", "partition"], registry=r)
+        self.offset_committed = Gauge("sc_offset_committed", "Per partition: the last offset the broker "
+                                      "confirmed committed", ["topic", "partition"], registry=r)
         self.transactions = Counter("sc_transactions", "Transactions in exactly-once mode (committed, aborted, "
                                     "fenced: the producer was fenced or failed and was replaced)", ["result"], registry=r)
         self.label_reloads = Counter("sc_label_reloads", "Label-set reloads", ["result"], registry=r)
@@ -77,12 +90,13 @@ class Health:
         self.model_loaded = False
         self.assigned = False
         self.stopping = False
+        self.commit_stalled = False  # set by the commit watchdog: the process is about to exit 5
 
     def tick(self) -> None:
         self.last_tick = time.monotonic()
 
     def live(self) -> bool:
-        return time.monotonic() - self.last_tick < self.stall_after_s
+        return not self.commit_stalled and time.monotonic() - self.last_tick < self.stall_after_s
 
     def ready(self) -> bool:
         return self.model_loaded and self.assigned and not self.stopping and self.live()
@@ -98,7 +112,8 @@ class ObservabilityServer:
                     self._send(200, metrics_ref.render(), CONTENT_TYPE_LATEST)
                 elif self.path.startswith("/healthz"):
                     ok = health_ref.live()
-                    self._send(200 if ok else 503, b"ok\n" if ok else b"stalled\n")
+                    why = b"commit stalled\n" if health_ref.commit_stalled else b"stalled\n"
+                    self._send(200 if ok else 503, b"ok\n" if ok else why)
                 elif self.path.startswith("/readyz"):
                     ok = health_ref.ready()
                     self._send(200 if ok else 503, b"ready\n" if ok else b"not ready\n")
@@ -144,7 +159,8 @@ class JsonFormatter(logging.Formatter):
 
 
 class RepeatFilter(logging.Filter):
-    """Lets an identical message through once per `interval_s` (librdkafka repeats itself)."""
+    """Lets an identical message (same text, same fields) through once per `interval_s`
+    (librdkafka repeats itself)."""
 
     def __init__(self, interval_s: float = 10.0):
         super().__init__()
@@ -153,7 +169,7 @@ class RepeatFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         fields = getattr(record, "fields", {})
-        key = (record.name, record.getMessage(), fields.get("code"), fields.get("error"))
+        key = (record.name, record.getMessage(), json.dumps(fields, sort_keys=True, default=str))
         now = time.monotonic()
         if now - self.last_seen.get(key, -1e9) < self.interval_s:
             return False

@@ -120,8 +120,19 @@ class DeliverySettings(Strict):
     commit_interval_s: float = Field(default=1.0, gt=0)
     max_in_flight: int = Field(default=20000, ge=1)  # produced but not yet acknowledged
     flush_timeout_s: float = Field(default=30.0, gt=0)
+    # the commit watchdog: a partition whose committable offset stays ahead of its committed offset
+    # this long without a successful commit (at-least-once) or transaction (exactly-once) ends the
+    # process with exit code 5 after one bounded synchronous retry
+    commit_stall_timeout_s: float = Field(default=60.0, gt=0)
     # exactly_once: how long the broker lets a transaction stay open before aborting it
     transaction_timeout_ms: int = Field(default=60000, ge=1000)
+
+    @model_validator(mode="after")
+    def _watchdog_outlasts_the_commit_interval(self) -> "DeliverySettings":
+        if self.commit_stall_timeout_s <= self.commit_interval_s:
+            raise ValueError(f"commit_stall_timeout_s ({self.commit_stall_timeout_s:g}) must be longer than "
+                             f"commit_interval_s ({self.commit_interval_s:g}), or every interval reads as a stall")
+        return self
 
 
 class GuardSettings(Strict):

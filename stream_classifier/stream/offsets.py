@@ -12,6 +12,7 @@ TopicPartitionKey = tuple[str, int]
 @dataclass
 class PartitionProgress:
     next_offset: int | None = None          # the offset after the last consumed one
+    handed_over: int | None = None          # the offset after the last one the consumer handed over
     pending: dict[int, int] = field(default_factory=dict)  # offset -> records not yet acked
     order: deque[int] = field(default_factory=deque)       # offsets in consumption order
     committable: int | None = None          # next offset to commit (all below are done)
@@ -33,9 +34,33 @@ class OffsetTracker:
     def generation(self, tp: TopicPartitionKey) -> int:
         return self.partitions[tp].generation
 
-    def track(self, tp: TopicPartitionKey, offset: int, records: int) -> None:
-        """An input was consumed and will cause `records` produced records (0: nothing to wait for)."""
+    def accept(self, tp: TopicPartitionKey, offset: int) -> bool:
+        """Whether an input the consumer hands over is new. librdkafka can hand over offsets it
+        already delivered (seen after a broker restart); those are in flight or done already."""
         progress = self.partitions.setdefault(tp, PartitionProgress())
+        if progress.handed_over is not None and offset < progress.handed_over:
+            return False
+        progress.handed_over = offset + 1
+        return True
+
+    def seek(self, tp: TopicPartitionKey, offset: int | None) -> None:
+        """The consumer was sent back to `offset` (None: a logical offset); inputs from there are new."""
+        progress = self.partitions.setdefault(tp, PartitionProgress())
+        progress.handed_over = offset
+
+    def track(self, tp: TopicPartitionKey, offset: int, records: int) -> None:
+        """An input was consumed and will cause `records` produced records (0: nothing to wait for).
+
+        An offset tracked again while pending waits for all its records; one at or below what is
+        already tracked is ignored: either would otherwise sit in `order` with no `pending` entry
+        and hold the partition's committable offset back for good."""
+        progress = self.partitions.setdefault(tp, PartitionProgress())
+        if offset in progress.pending:
+            progress.pending[offset] += records
+            return
+        if (progress.committable is not None and offset < progress.committable) or \
+                (progress.order and offset <= progress.order[-1]):
+            return
         if progress.committable is None:
             progress.committable = offset
         progress.pending[offset] = records
@@ -68,6 +93,7 @@ class OffsetTracker:
         progress.order.clear()
         progress.generation += 1
         progress.next_offset = seek_to
+        progress.handed_over = seek_to
         return seek_to
 
     def in_flight(self) -> int:

@@ -21,7 +21,7 @@ import os
 import signal
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter, defaultdict, deque
 from dataclasses import dataclass
 
 from confluent_kafka import (OFFSET_BEGINNING, OFFSET_INVALID, Consumer, KafkaError, KafkaException, Message,
@@ -32,6 +32,7 @@ from stream_classifier.observability import Health, Metrics, log
 from stream_classifier.records import DeadLetterReason, Decoded, Rejected, decode_value
 from stream_classifier.settings import Settings
 from stream_classifier.stream.batcher import Batcher, estimate_tokens
+from stream_classifier.stream.commit_watchdog import CommitWatchdog, Stall
 from stream_classifier.stream.label_watch import LabelWatcher
 from stream_classifier.stream.offsets import DeadLetterGuard, OffsetTracker
 
@@ -42,6 +43,7 @@ EXIT_INTERNAL = 1
 EXIT_CONFIG = 2
 EXIT_GUARD = 3
 EXIT_KAFKA = 4
+EXIT_COMMIT_STALLED = 5
 
 
 PRODUCER_FENCED_CODES = (KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH,
@@ -54,6 +56,10 @@ class StartupError(RuntimeError):
 
 
 class GuardTripped(RuntimeError):
+    pass
+
+
+class CommitStalled(RuntimeError):
     pass
 
 
@@ -88,12 +94,14 @@ class Pipeline:
         self.guard = DeadLetterGuard(g.window, g.min_records, g.max_ratio, g.idle_release_s, g.enabled)
         b = settings.batch
         self.batcher: Batcher[Message] = Batcher(b.max_size, b.max_wait_ms / 1000.0, b.max_tokens)
+        self.watchdog = CommitWatchdog(settings.delivery.commit_stall_timeout_s)
         self.max_length = engine.model.max_length
         self.stop_requested = False
         self.paused = False
         self.failed_partitions: set[tuple[str, int]] = set()
         self.fatal_error: KafkaError | None = None
         self.last_committed: dict[tuple[str, int], int] = {}
+        self.commit_outstanding = False  # an asynchronous commit whose result has not come back
         self.assignment: set[tuple[str, int]] = set()
         self.consumer: Consumer | None = None
         self.producer: Producer | None = None
@@ -140,7 +148,7 @@ class Pipeline:
             "partition.assignment.strategy": "cooperative-sticky",
             "session.timeout.ms": k.session_timeout_ms,
             "error_cb": self._error_cb,
-            "on_commit": self._on_commit,
+            "on_commit": self._on_async_commit,
             "logger": self._client_logger(),
         }
         if k.group_instance_id:
@@ -228,12 +236,15 @@ class Pipeline:
         if not self.guard.tripped():  # after a trip, the window stays uncommitted (close revokes too)
             for tp in revoked:
                 self.guard.release_partition(tp)
-        self._commit(only=revoked)
+        if not self.health.commit_stalled:  # after a stall, closing must not wait on another commit
+            self._commit(only=revoked, trigger="revoke")
         for tp in revoked:
             self.tracker.revoke(tp)
             self.assignment.discard(tp)
             self.last_committed.pop(tp, None)
             self.failed_partitions.discard(tp)
+            self.watchdog.forget(tp)
+            self._forget_partition_metrics(tp)
         self.health.assigned = bool(self.assignment)
         log(logger, logging.INFO, "partitions revoked", partitions=sorted(f"{t}[{p}]" for t, p in revoked),
             dropped_unprocessed=dropped)
@@ -246,8 +257,17 @@ class Pipeline:
             self.tracker.revoke(tp)
             self.assignment.discard(tp)
             self.last_committed.pop(tp, None)
+            self.watchdog.forget(tp)
+            self._forget_partition_metrics(tp)
         self.health.assigned = bool(self.assignment)
         log(logger, logging.WARNING, "partitions lost", partitions=sorted(f"{t}[{p}]" for t, p in lost))
+
+    def _forget_partition_metrics(self, tp: tuple[str, int]) -> None:
+        for gauge in (self.metrics.offset_committable, self.metrics.offset_committed):
+            try:
+                gauge.remove(tp[0], str(tp[1]))
+            except KeyError:
+                pass
 
     # ------------------------------------------------------------------ the loop
     def request_stop(self, *_args) -> None:
@@ -286,6 +306,10 @@ class Pipeline:
             log(logger, logging.ERROR, "dead-letter guard tripped: stopping without committing the window",
                 error=str(exc))
             code = EXIT_GUARD
+        except CommitStalled as exc:
+            log(logger, logging.ERROR, "commits stalled: stopping so that a restart replays from the committed "
+                "offsets", error=str(exc))
+            code = EXIT_COMMIT_STALLED
         except KafkaException as exc:
             log(logger, logging.ERROR, "fatal kafka error", error=str(exc))
             code = EXIT_KAFKA
@@ -295,7 +319,10 @@ class Pipeline:
             code = EXIT_INTERNAL
         finally:
             self.health.stopping = True
-            self._shutdown(clean=code == EXIT_OK)
+            if code == EXIT_COMMIT_STALLED:
+                self._abandon()
+            else:
+                self._shutdown(clean=code == EXIT_OK)
         return code
 
     def _step(self) -> None:
@@ -306,6 +333,7 @@ class Pipeline:
         timeout = min(self.batcher.remaining_wait(), 0.1)
         room = self.batcher.room()
         messages = consumer.consume(num_messages=max(room, 1), timeout=timeout) if room > 0 else []
+        redelivered: dict[tuple[str, int], list[int]] = defaultdict(list)
         for message in messages:
             err = message.error()
             if err is not None:
@@ -314,7 +342,12 @@ class Pipeline:
                     if _is_fatal(err):
                         self.fatal_error = err
                 continue
+            if not self.tracker.accept(_tp(message), message.offset()):
+                redelivered[_tp(message)].append(message.offset())
+                continue
             self.batcher.add(message, estimate_tokens(message.value(), self.max_length))
+        if redelivered:
+            self._skip_redelivered(redelivered)
         if self.batcher.ready() or (self.batcher.batch.items and self.paused):
             self._process(self.batcher.take())
         self.producer.poll(0)
@@ -326,6 +359,64 @@ class Pipeline:
         if now >= self._next_commit:
             self._commit(wait=False)
             self._next_commit = now + self.settings.delivery.commit_interval_s
+        self._watch_commits(now)
+
+    def _watch_commits(self, now: float) -> None:
+        """The commit watchdog: a partition behind its committable offset for longer than
+        delivery.commit_stall_timeout_s gets one synchronous commit bounded by flush_timeout_s
+        (at-least-once); if that fails too (or a transaction has not committed for that long),
+        /healthz turns unhealthy and the process exits 5. Nothing is lost: a restart replays from
+        the committed offsets."""
+        if not self.exactly_once:
+            held = self.guard.held_from()
+            for tp in self.assignment:
+                self.watchdog.observe(tp, self.tracker.committable(tp, held.get(tp)),
+                                      self.last_committed.get(tp, -1), now)
+        self._check_stalls(now)
+
+    def _check_stalls(self, now: float) -> None:
+        stalls = self.watchdog.stalled(now)
+        if not stalls:
+            return
+        log(logger, logging.WARNING, "commit watchdog: committable offsets have not been committed",
+            timeout_s=self.settings.delivery.commit_stall_timeout_s, partitions=[s.describe() for s in stalls])
+        if not self.exactly_once and self._commit_bounded(stalls):
+            self.metrics.commit_stalls.labels(outcome="recovered").inc(len(stalls))
+            log(logger, logging.WARNING, "commit watchdog: the synchronous retry committed",
+                partitions=[s.describe() for s in stalls])
+            return
+        self.metrics.commit_stalls.labels(outcome="exit").inc(len(stalls))
+        self.health.commit_stalled = True
+        raise CommitStalled("; ".join(s.describe() for s in stalls))
+
+    def _commit_bounded(self, stalls: list[Stall]) -> bool:
+        """One synchronous commit of the stalled partitions, given up after flush_timeout_s."""
+        assert self.consumer is not None
+        offsets = [TopicPartition(s.partition[0], s.partition[1], s.committable) for s in stalls]
+        self.metrics.commit_requests.labels(trigger="watchdog").inc()
+        try:
+            committed = call_with_deadline("commit", self.settings.delivery.flush_timeout_s,
+                                           self.consumer.commit, offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            self._on_commit(exc.args[0], offsets)
+            return False
+        self._on_commit(None, committed if committed is not None else offsets)
+        recovered = all(self.last_committed.get(s.partition, -1) >= s.committable for s in stalls)
+        if recovered:
+            # the asynchronous commit it replaces has been waiting longer than librdkafka keeps a
+            # commit waiting for a coordinator (session.timeout.ms): periodic commits go on
+            self.commit_outstanding = False
+        return recovered
+
+    def _skip_redelivered(self, redelivered: dict[tuple[str, int], list[int]]) -> None:
+        """Inputs handed over again at offsets this process already consumed are in flight or
+        delivered: processing them again would track an offset twice (and, in exactly-once,
+        write its output twice)."""
+        for tp, offsets in redelivered.items():
+            self.metrics.redelivered.labels(topic=tp[0]).inc(len(offsets))
+            log(logger, logging.WARNING, "the consumer handed over offsets it had already handed over; skipped",
+                partition=f"{tp[0]}[{tp[1]}]", offsets=f"{min(offsets)}..{max(offsets)}", count=len(offsets),
+                next_new=self.tracker.partitions[tp].handed_over)
 
     # ------------------------------------------------------------------ processing
     def _process(self, batch) -> None:
@@ -472,6 +563,9 @@ class Pipeline:
         for outcome in outcomes:
             tp = _tp(outcome.message)
             next_offsets[tp] = max(next_offsets.get(tp, 0), outcome.message.offset() + 1)
+        now = time.monotonic()
+        for tp, offset in next_offsets.items():
+            self.watchdog.observe(tp, offset, self.last_committed.get(tp, -1), now)
         timeout = self.settings.delivery.flush_timeout_s
         try:
             self.producer.begin_transaction()
@@ -495,8 +589,13 @@ class Pipeline:
             self._recover_transaction(exc.args[0])
             return
         self._count_committed(outcomes)
+        now = time.monotonic()
         for tp, offset in next_offsets.items():
             self.last_committed[tp] = offset
+            self.watchdog.observe(tp, offset, offset, now)
+            labels = {"topic": tp[0], "partition": str(tp[1])}
+            self.metrics.offset_committable.labels(**labels).set(offset)
+            self.metrics.offset_committed.labels(**labels).set(offset)
 
     def _commit_transaction(self, timeout: float) -> None:
         assert self.producer is not None
@@ -508,6 +607,7 @@ class Pipeline:
                 err: KafkaError = exc.args[0]
                 if err.retriable() and not err.txn_requires_abort() and not err.fatal():
                     log(logger, logging.WARNING, "transaction commit: retrying", error=err.str())
+                    self._check_stalls(time.monotonic())  # a commit retried for good is a stall too
                     continue
                 raise
         self.in_transaction = False
@@ -515,28 +615,11 @@ class Pipeline:
         self.metrics.commits.labels(result="success").inc()
 
     def _transaction_call(self, name: str, call, *args) -> None:
-        """Run a blocking transactional call with a deadline of our own.
-
-        librdkafka's transactional calls can block past their timeout while the group or
+        """librdkafka's transactional calls can block past their timeout while the group or
         transaction coordinator restarts (librdkafka #5456, #5511; seen here on every broker
-        restart). The call runs on a helper thread; past delivery.flush_timeout_s + 5 s the
-        producer is given up as failed, and a new one takes over (its init fences the old one).
-        """
-        outcome: dict = {}
-
-        def target() -> None:
-            try:
-                call(*args)
-            except BaseException as exc:  # noqa: BLE001 - handed to the loop thread
-                outcome["error"] = exc
-
-        worker = threading.Thread(target=target, name=name, daemon=True)
-        worker.start()
-        worker.join(self.settings.delivery.flush_timeout_s + 5.0)  # the call's own timeout comes first
-        if worker.is_alive():
-            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, f"{name} blocked past its deadline", fatal=True))
-        if "error" in outcome:
-            raise outcome["error"]
+        restart): past delivery.flush_timeout_s + 5 s the producer is given up as failed, and a
+        new one takes over (its init fences the old one)."""
+        call_with_deadline(name, self.settings.delivery.flush_timeout_s + 5.0, call, *args)
 
     def _count_committed(self, outcomes: list[Outcome]) -> None:
         now = time.time()
@@ -624,6 +707,7 @@ class Pipeline:
         for tp in committed:
             offset = tp.offset if tp.offset != OFFSET_INVALID else OFFSET_BEGINNING
             self.consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
+            self.tracker.seek((tp.topic, tp.partition), offset if offset >= 0 else None)
         log(logger, logging.WARNING, "rewound to the committed offsets",
             partitions={f"{tp.topic}[{tp.partition}]": tp.offset for tp in committed})
 
@@ -672,21 +756,42 @@ class Pipeline:
             self.metrics.paused.set(0)
             log(logger, logging.INFO, "backpressure: fetching resumed", in_flight=in_flight)
 
-    def _commit(self, only: set[tuple[str, int]] | None = None, wait: bool = True) -> None:
-        """Commit what the tracker allows. wait=False for the periodic commit, whose result comes
-        to _on_commit from consume(): a synchronous commit has no timeout, and in one CI run the
-        loop went silent for 300 s after a broker restart, most likely blocked in one."""
+    def _commit(self, only: set[tuple[str, int]] | None = None, wait: bool = True,
+                trigger: str = "periodic") -> None:
+        """Commit what the tracker allows: synchronously on revoke and shutdown, asynchronously on
+        the interval, and then only once the previous asynchronous commit's result is back.
+
+        Kafka keeps the last offset commit that reaches the coordinator, and librdkafka re-sends
+        a commit that was in flight when the coordinator's connection dropped (or that waited for
+        a coordinator) after the commits issued later. With several commits in flight across a
+        broker restart, an old one landed last and moved the group's offset back for good (seen:
+        committed 1228 after 2167 had succeeded), while this loop, told 2167 succeeded, had
+        nothing newer to send. One commit in flight keeps the commits in order."""
         assert self.consumer is not None
         if self.exactly_once:
             return  # offsets are committed inside each batch's transaction
+        if not wait and self.commit_outstanding:
+            log(logger, logging.DEBUG, "commit decision: the previous asynchronous commit has no result yet",
+                trigger=trigger)
+            return
         held = self.guard.held_from()
-        offsets = []
-        for tp in (only if only is not None else self.assignment):
+        offsets, decision = [], {}
+        for tp in sorted(only if only is not None else self.assignment):
+            done = self.tracker.committable(tp)
             offset = self.tracker.committable(tp, held.get(tp))
-            if offset is not None and offset > self.last_committed.get(tp, -1):
+            committed = self.last_committed.get(tp, -1)
+            if offset is not None:
+                self.metrics.offset_committable.labels(topic=tp[0], partition=str(tp[1])).set(offset)
+            send = offset is not None and offset > committed
+            decision[f"{tp[0]}[{tp[1]}]"] = {"delivered": done, "held_from": held.get(tp), "committed": committed,
+                                             "sent": offset if send else None}
+            if send:
                 offsets.append(TopicPartition(tp[0], tp[1], offset))
+        if logger.isEnabledFor(logging.DEBUG):
+            log(logger, logging.DEBUG, "commit decision", trigger=trigger, partitions=decision)
         if not offsets:
             return
+        self.metrics.commit_requests.labels(trigger=trigger).inc()
         try:
             committed = self.consumer.commit(offsets=offsets, asynchronous=not wait)
         except KafkaException as exc:
@@ -694,6 +799,25 @@ class Pipeline:
             return
         if wait:
             self._on_commit(None, committed if committed is not None else offsets)
+        else:
+            self.commit_outstanding = True
+
+    def _on_async_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        """librdkafka's on_commit callback, served by consume(): asynchronous commits only (a
+        synchronous commit returns its own result)."""
+        self.commit_outstanding = False
+        self._on_commit(err, partitions)
+
+    def _await_outstanding_commit(self, timeout: float) -> None:
+        """Serve the consumer's queue until the asynchronous commit in flight has its result, so
+        that the final synchronous commit cannot be overtaken by it (what is read is dropped:
+        nothing past the tracker's committable offsets is committed)."""
+        assert self.consumer is not None
+        deadline = time.monotonic() + timeout
+        while self.commit_outstanding and time.monotonic() < deadline:
+            self.consumer.consume(num_messages=1, timeout=0.1)
+        if self.commit_outstanding:
+            log(logger, logging.WARNING, "the last asynchronous commit has no result yet", waited_s=timeout)
 
     def _on_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
         """The result of a commit, synchronous or not (partitions carry their own errors)."""
@@ -709,15 +833,29 @@ class Pipeline:
         for tp in partitions:
             key = (tp.topic, tp.partition)
             # an asynchronous result may come back after its partition was revoked
+            if err is None and tp.error is None and key in self.assignment:
+                self.watchdog.committed(key, time.monotonic())
             if (err is None and tp.error is None and key in self.assignment
                     and tp.offset > self.last_committed.get(key, -1)):
                 self.last_committed[key] = tp.offset
+                self.metrics.offset_committed.labels(topic=tp.topic, partition=str(tp.partition)).set(tp.offset)
 
     def _flush_producer(self) -> None:
         assert self.producer is not None
         remaining = self.producer.flush(self.settings.delivery.flush_timeout_s)
         if remaining:
             log(logger, logging.WARNING, "producer flush timed out", undelivered=remaining)
+
+    def _abandon(self) -> None:
+        """After a commit stall: no further commit (it just failed), close within a deadline, since
+        closing waits for the stalled requests; the restart replays from the committed offsets."""
+        assert self.consumer is not None and self.producer is not None
+        self._flush_producer()
+        try:
+            call_with_deadline("close", self.settings.delivery.flush_timeout_s, self.consumer.close)
+        except KafkaException as exc:
+            log(logger, logging.WARNING, "closing the consumer did not finish", error=str(exc))
+        log(logger, logging.INFO, "stopped", clean=False)
 
     def _shutdown(self, clean: bool) -> None:
         assert self.consumer is not None and self.producer is not None
@@ -730,7 +868,30 @@ class Pipeline:
             self._handle_failed_deliveries()
             if clean:
                 self.guard.release_all()
-            self._commit()
+            if not self.exactly_once:
+                self._await_outstanding_commit(self.settings.delivery.flush_timeout_s)
+            self._commit(trigger="shutdown")
         finally:
             self.consumer.close()
             log(logger, logging.INFO, "stopped", clean=clean)
+
+
+def call_with_deadline(name: str, timeout: float, call, *args, **kwargs):
+    """Run a blocking librdkafka call on a helper thread and give up on it after `timeout` s
+    (a synchronous commit has no timeout of its own); its result, or a fatal _TIMED_OUT error."""
+    outcome: dict = {}
+
+    def target() -> None:
+        try:
+            outcome["result"] = call(*args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=target, name=name, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise KafkaException(KafkaError(KafkaError._TIMED_OUT, f"{name} blocked past its deadline", fatal=True))
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("result")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
 import sys
 from pathlib import Path
 
 from stream_classifier.labels import LabelSetError
 from stream_classifier.observability import Health, Metrics, ObservabilityServer, log, setup_logging
 from stream_classifier.settings import SettingsError, load_settings
-from stream_classifier.stream.pipeline import EXIT_CONFIG, Pipeline
+from stream_classifier.stream.pipeline import EXIT_COMMIT_STALLED, EXIT_CONFIG, Pipeline
 
 logger = logging.getLogger("stream_classifier.run")
 
@@ -60,7 +61,15 @@ def run(config: str | Path | None) -> int:
         return EXIT_CONFIG
     pipeline.install_signal_handlers()
     try:
-        return pipeline.run()
+        code = pipeline.run()
     finally:
         if server:
             server.stop()
+    if code == EXIT_COMMIT_STALLED:
+        # librdkafka's threads may still wait on the requests that stalled, and destroying the
+        # clients at interpreter exit would wait with them: leave now, the orchestrator restarts us
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code

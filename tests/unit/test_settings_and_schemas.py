@@ -31,6 +31,8 @@ def test_environment_overrides_yaml(monkeypatch):
     ("topics: {input: a, output: a, dead_letter: b}", "topics"),
     ("kafka: {bootstrap_servers: x, colour: red}", "kafka.colour"),
     ("metrics: {port: 70000}", "metrics.port"),
+    ("delivery: {commit_stall_timeout_s: 0}", "delivery.commit_stall_timeout_s"),
+    ("delivery: {commit_interval_s: 5, commit_stall_timeout_s: 5}", "delivery: commit_stall_timeout_s"),
 ])
 def test_config_errors_name_the_field(tmp_path, content, field):
     path = tmp_path / "c.yaml"
