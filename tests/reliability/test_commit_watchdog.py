@@ -45,48 +45,53 @@ def healthz(proc) -> int | None:
         return None
 
 
-def test_commit_watchdog_exits_5_when_commits_stop_and_the_restart_loses_nothing(rig_factory):
-    # one replica per offsets partition: the coordinator does not move when its broker stops
-    with local_cluster({"offsets.topic.replication.factor": "1"}) as cluster:
-        total = 4000
-        topics = Topics(cluster.bootstrap)
-        group = unique_name("watchdog-group")
-        coordinator = group_coordinator(cluster.bootstrap, group)
-        others = [n.node_id for n in cluster.nodes if n.node_id != coordinator]
-        rig = rig_factory(cluster.bootstrap, topics, partitions=3, placement=others)
-        rig.group = group
-        figures = Figures("group coordinator paused (SIGSTOP): commit watchdog")
-        produce(rig.bootstrap, rig.input, numbered_inputs(total))
-        settings = rig.settings(session_timeout_ms=60000, delivery={"commit_stall_timeout_s": 8})
-        settings["delivery"]["flush_timeout_s"] = 4
-        settings["batch"]["max_size"] = 16  # slower, so that inputs are left when it stops
-        proc = rig.start(settings)
-        wait_until(lambda: output_high_watermark(rig.bootstrap, rig.output) >= 200, 120, "no progress")
+@pytest.fixture
+def cluster():
+    """One replica per offsets partition: a group's coordinator does not move when its broker stops."""
+    with local_cluster({"offsets.topic.replication.factor": "1"}) as kafka:
+        yield kafka
 
-        paused = cluster.node(coordinator).pid()
-        os.kill(paused, signal.SIGSTOP)
-        stopped_at = time.monotonic()
-        statuses = []
-        while proc.proc.poll() is None and time.monotonic() - stopped_at < 120:
-            statuses.append(healthz(proc))
-            time.sleep(0.2)
-        exit_s = time.monotonic() - stopped_at
-        code = proc.wait(10)
-        log = proc.log_path.read_text()
-        assert code == EXIT_COMMIT_STALLED, proc.log_tail()
-        assert 503 in statuses, f"/healthz never said unhealthy before the exit: {statuses[-20:]}"
-        assert "commit watchdog: committable offsets have not been committed" in log
-        assert "commits stalled: stopping" in log
 
-        os.kill(paused, signal.SIGCONT)
-        restarted = rig.start(rig.settings(session_timeout_ms=60000))
-        wait_all_committed(rig.bootstrap, rig.group, rig.input, 300, restarted)
-        assert restarted.stop() == 0, restarted.log_tail()
+def test_commit_watchdog_exits_5_when_commits_stop_and_the_restart_loses_nothing(cluster, rig_factory):
+    total = 4000
+    topics = Topics(cluster.bootstrap)
+    group = unique_name("watchdog-group")
+    coordinator = group_coordinator(cluster.bootstrap, group)
+    others = [n.node_id for n in cluster.nodes if n.node_id != coordinator]
+    rig = rig_factory(cluster.bootstrap, topics, partitions=3, placement=others)
+    rig.group = group
+    figures = Figures("group coordinator paused (SIGSTOP): commit watchdog")
+    produce(rig.bootstrap, rig.input, numbered_inputs(total))
+    settings = rig.settings(session_timeout_ms=60000, delivery={"commit_stall_timeout_s": 8})
+    settings["delivery"]["flush_timeout_s"] = 4
+    settings["batch"]["max_size"] = 16  # slower, so that inputs are left when it stops
+    proc = rig.start(settings)
+    wait_until(lambda: output_high_watermark(rig.bootstrap, rig.output) >= 200, 120, "no progress")
 
-        figures.audit_run(rig.bootstrap, rig.input, rig.output, total)
-        figures.report(coordinator=coordinator, seconds_to_exit=round(exit_s, 1), exit_code=code,
-                       healthz_503_seen=503 in statuses)
-        figures.assert_delivered()
+    paused = cluster.node(coordinator).pid()
+    os.kill(paused, signal.SIGSTOP)
+    stopped_at = time.monotonic()
+    statuses = []
+    while proc.proc.poll() is None and time.monotonic() - stopped_at < 120:
+        statuses.append(healthz(proc))
+        time.sleep(0.2)
+    exit_s = time.monotonic() - stopped_at
+    code = proc.wait(10)
+    log = proc.log_path.read_text()
+    assert code == EXIT_COMMIT_STALLED, proc.log_tail()
+    assert 503 in statuses, f"/healthz never said unhealthy before the exit: {statuses[-20:]}"
+    assert "commit watchdog: committable offsets have not been committed" in log
+    assert "commits stalled: stopping" in log
+
+    os.kill(paused, signal.SIGCONT)
+    restarted = rig.start(rig.settings(session_timeout_ms=60000))
+    wait_all_committed(rig.bootstrap, rig.group, rig.input, 300, restarted)
+    assert restarted.stop() == 0, restarted.log_tail()
+
+    figures.audit_run(rig.bootstrap, rig.input, rig.output, total)
+    figures.report(coordinator=coordinator, seconds_to_exit=round(exit_s, 1), exit_code=code,
+                   healthz_503_seen=503 in statuses)
+    figures.assert_delivered()
 
 
 def test_commit_watchdog_exits_5_when_transactions_stop_committing(own_broker, own_topics, rig_factory):
