@@ -45,6 +45,20 @@ def healthz(proc) -> int | None:
         return None
 
 
+def watch_until_exit(proc, timeout: float) -> tuple[int, float, list]:
+    """Poll /healthz until the process exits: its exit code (5 expected), the seconds it took,
+    and the statuses seen, of which one must be 503."""
+    started, statuses = time.monotonic(), []
+    while proc.proc.poll() is None and time.monotonic() - started < timeout:
+        statuses.append(healthz(proc))
+        time.sleep(0.2)
+    seconds = time.monotonic() - started
+    code = proc.wait(10)
+    assert code == EXIT_COMMIT_STALLED, proc.log_tail()
+    assert 503 in statuses, f"/healthz never said unhealthy before the exit: {statuses[-20:]}"
+    return code, seconds, statuses
+
+
 @pytest.fixture
 def cluster():
     """One replica per offsets partition: a group's coordinator does not move when its broker stops."""
@@ -70,16 +84,8 @@ def test_commit_watchdog_exits_5_when_commits_stop_and_the_restart_loses_nothing
 
     paused = cluster.node(coordinator).pid()
     os.kill(paused, signal.SIGSTOP)
-    stopped_at = time.monotonic()
-    statuses = []
-    while proc.proc.poll() is None and time.monotonic() - stopped_at < 120:
-        statuses.append(healthz(proc))
-        time.sleep(0.2)
-    exit_s = time.monotonic() - stopped_at
-    code = proc.wait(10)
+    code, exit_s, statuses = watch_until_exit(proc, 120)
     log = proc.log_path.read_text()
-    assert code == EXIT_COMMIT_STALLED, proc.log_tail()
-    assert 503 in statuses, f"/healthz never said unhealthy before the exit: {statuses[-20:]}"
     assert "commit watchdog: committable offsets have not been committed" in log
     assert "commits stalled: stopping" in log
 
@@ -105,15 +111,7 @@ def test_commit_watchdog_exits_5_when_transactions_stop_committing(own_broker, o
     settings = rig.settings("exactly_once", delivery={"commit_stall_timeout_s": 10})
     settings["delivery"]["flush_timeout_s"] = 4
     proc = rig.start(settings)
-    started = time.monotonic()
-    statuses = []
-    while proc.proc.poll() is None and time.monotonic() - started < 180:
-        statuses.append(healthz(proc))
-        time.sleep(0.2)
-    exit_s = time.monotonic() - started
-    code = proc.wait(10)
-    assert code == EXIT_COMMIT_STALLED, proc.log_tail()
-    assert 503 in statuses, f"/healthz never said unhealthy before the exit: {statuses[-20:]}"
+    code, exit_s, statuses = watch_until_exit(proc, 180)
     assert "commit watchdog: committable offsets have not been committed" in proc.log_path.read_text()
 
     rig.create_output()
