@@ -15,8 +15,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from faults import LABELS, committed_now  # noqa: E402
-from kafka_helpers import Topics, end_offsets, free_port_run, free_ports, new_topic  # noqa: E402
+from faults import LABELS, OffsetProbe  # noqa: E402
+from kafka_helpers import Topics, free_port_run, free_ports, new_topic  # noqa: E402
 from stream_harness import REPO, ClassifierProcess, settings_for  # noqa: E402
 
 from stream_classifier.devtools.kafka_broker import LocalKafka  # noqa: E402
@@ -76,9 +76,9 @@ class Rig:
     def diagnostics(self) -> str:
         """The group's committed offsets beside the end offsets, then each process's own view."""
         try:
-            ends = end_offsets(self.bootstrap, self.input)
-            group = committed_now(self.bootstrap, self.group, self.input, len(ends))
-            offsets = f"end offsets {ends}\ncommitted  {group}"
+            with OffsetProbe(self.bootstrap, self.group) as probe:
+                ends = probe.end_offsets(self.input)
+                offsets = f"end offsets {ends}\ncommitted  {probe.committed(self.input, len(ends))}"
         except Exception as exc:  # noqa: BLE001 - a broker fault may be what failed the test
             offsets = f"(offsets unavailable: {exc})"
         parts = [f"=== group {self.group} on {self.input}\n{offsets}"]
