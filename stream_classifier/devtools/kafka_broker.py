@@ -273,10 +273,7 @@ def wait_ready(bootstrap: str, timeout: float, expect_brokers: int = 1,
     """Wait until the cluster answers a metadata request naming `expect_brokers` brokers."""
     from confluent_kafka.admin import AdminClient
 
-    # log_level 0 silences the connection errors while the broker starts. No Python `logger`:
-    # confluent-kafka calls it on librdkafka's own threads until the log queue is set (and while
-    # the client is destroyed), where it finds no call state and crashes the process: the likely
-    # cause of pytest's SIGSEGV in 2 of 20 soak rounds, both after a broker restart had begun
+    # log_level 0 silences the connection errors while the broker starts
     admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0, **(client_config or {})})
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
