@@ -3,6 +3,7 @@ the broker has acknowledged, in order, and that have left the dead-letter guard'
 
 from __future__ import annotations
 
+import bisect
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -35,8 +36,9 @@ class OffsetTracker:
         return self.partitions[tp].generation
 
     def accept(self, tp: TopicPartitionKey, offset: int) -> bool:
-        """Whether an input the consumer hands over is new. librdkafka can hand over offsets it
-        already delivered (seen after a broker restart); those are in flight or done already."""
+        """Whether an input the consumer hands over is new. An offset below one already handed
+        over (a fetch restarted from an older position, e.g. librdkafka #4637) is in flight or
+        done already."""
         progress = self.partitions.setdefault(tp, PartitionProgress())
         if progress.handed_over is not None and offset < progress.handed_over:
             return False
@@ -51,21 +53,25 @@ class OffsetTracker:
     def track(self, tp: TopicPartitionKey, offset: int, records: int) -> None:
         """An input was consumed and will cause `records` produced records (0: nothing to wait for).
 
-        An offset tracked again while pending waits for all its records; one at or below what is
-        already tracked is ignored: either would otherwise sit in `order` with no `pending` entry
-        and hold the partition's committable offset back for good."""
+        An offset tracked again while pending waits for all its records, one already delivered is
+        ignored, one older than the newest tracked takes its place in the order: a second entry
+        in `order` would hold the partition's committable offset back for good (it has no
+        `pending` entry once acknowledged), and an entry out of place would let the committable
+        offset pass an input whose records are still in flight."""
         progress = self.partitions.setdefault(tp, PartitionProgress())
         if offset in progress.pending:
             progress.pending[offset] += records
             return
-        if (progress.committable is not None and offset < progress.committable) or \
-                (progress.order and offset <= progress.order[-1]):
+        if progress.committable is not None and offset < progress.committable:
             return
         if progress.committable is None:
             progress.committable = offset
         progress.pending[offset] = records
-        progress.order.append(offset)
-        progress.next_offset = offset + 1
+        if progress.order and offset < progress.order[-1]:
+            progress.order.insert(bisect.bisect(progress.order, offset), offset)
+        else:
+            progress.order.append(offset)
+            progress.next_offset = offset + 1
         if records == 0:
             self._advance(progress)
 

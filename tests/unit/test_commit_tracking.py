@@ -58,6 +58,20 @@ def test_an_offset_tracked_again_after_it_was_delivered_is_ignored():
     assert t.committable(TP) == 3 and t.in_flight() == 0
 
 
+def test_an_older_offset_tracked_late_waits_for_its_own_acknowledgement():
+    t = OffsetTracker()
+    t.assign(TP)
+    gen = t.generation(TP)
+    for offset in (0, 2, 3):
+        t.track(TP, offset, 1)
+    t.track(TP, 1, 1)  # handed over after 2 and 3
+    for offset in (0, 2, 3):
+        t.ack(TP, offset, gen)
+    assert t.committable(TP) == 1, "1 is still in flight"
+    t.ack(TP, 1, gen)
+    assert t.committable(TP) == 4 and t.in_flight() == 0
+
+
 def test_watchdog_reports_a_partition_behind_for_longer_than_the_timeout():
     w = CommitWatchdog(timeout_s=60)
     w.observe(TP, committable=100, committed=40, now=0)
