@@ -83,17 +83,16 @@ class Topics:
             self.created.clear()
 
 
-def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_name("probe")})
-    try:
-        md = consumer.list_topics(topic, timeout=10)
-        result = {}
-        for p in md.topics[topic].partitions:
-            _, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-            result[p] = high
-        return result
-    finally:
-        consumer.close()
+def end_offsets(bootstrap: str, topic: str, consumer: Consumer | None = None) -> dict[int, int]:
+    """Per partition, the offset after the last record; with `consumer`, through that client."""
+    if consumer is None:
+        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_name("probe")})
+        try:
+            return end_offsets(bootstrap, topic, consumer)
+        finally:
+            consumer.close()
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
 
 
 def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:

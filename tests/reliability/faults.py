@@ -97,14 +97,14 @@ class OffsetProbe:
     SIGSEGV in 3 of 29 soak rounds while it polled that way, once every second."""
 
     def __init__(self, bootstrap: str, group: str | None = None):
+        self.bootstrap = bootstrap
         # read_uncommitted: OffsetFetch without require_stable, so an open transaction does not
         # hold the answer back (its pending offsets do not count)
         self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group or unique_name("probe"),
                                   "enable.auto.commit": False, "isolation.level": "read_uncommitted"})
 
     def end_offsets(self, topic: str) -> dict[int, int]:
-        partitions = self.consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return {p: self.consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
+        return end_offsets(self.bootstrap, topic, self.consumer)
 
     def committed(self, topic: str, partitions: int) -> dict[int, int]:
         tps = self.consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
