@@ -71,7 +71,32 @@ def serve(config: str | Path | None, port: int | None = None) -> int:
     log(logger, logging.INFO, "serving", url=url, docs=url + "docs", model_id=ctx.engine.model_id,
         label_sets=ctx.label_sets.names(), writes="enabled" if s.token else "disabled (no serve.token)")
     print(f"serving on {url}", flush=True)
-    server = uvicorn.Server(uvicorn.Config(create_app(ctx), log_level="warning", access_log=False,
-                                           timeout_graceful_shutdown=10))
+    server = _server_class()(uvicorn.Config(create_app(ctx), log_level="warning", access_log=False,
+                                    timeout_graceful_shutdown=10))
     server.run(sockets=[sock])
     return 0
+
+
+def _server_class():
+    import contextlib
+    import signal
+
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn re-raises SIGTERM after its graceful shutdown (exit -15); like the stream, a
+        SIGTERM or SIGINT here drains the requests in hand and exits 0."""
+
+        @contextlib.contextmanager
+        def capture_signals(self):
+            def stop(_signum, _frame):
+                self.should_exit = True
+
+            previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    return Server
