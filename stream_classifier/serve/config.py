@@ -30,6 +30,10 @@ class ServeSettings(BaseModel):
     label_files: list[Path] = Field(default_factory=list)
     # PUT /v1/label-sets/{name} needs `Authorization: Bearer <token>`; no token: writes refused
     token: SecretStr | None = None
+    # False (continuous batching): an idle engine starts at once on what is queued, and what arrives
+    # during a forward pass forms the next batch (batch.max_size, batch.max_tokens still bound it);
+    # True: a batch waits up to batch.max_wait_ms for company, as the stream's does
+    wait_when_idle: bool = False
     max_queue: int = Field(default=256, ge=1)           # texts waiting for the engine; then 429
     request_timeout_s: float = Field(default=10.0, gt=0)  # a request past this answers 503
     max_body_bytes: int = Field(default=1_048_576, ge=1024)

@@ -1,9 +1,11 @@
 """One engine worker that coalesces concurrent requests into shared micro-batches.
 
 Requests wait in a bounded queue (counted in texts). The worker opens a micro-batch with the
-oldest request and adds more while the stream's bounds allow (`batch.max_size` texts,
-`batch.max_wait_ms` after the first text arrived, `batch.max_tokens` estimated tokens), then
-runs the engine once per label set in the batch: the engine's own length-sorted sub-batching
+oldest request and adds the queued ones while the stream's bounds allow (`batch.max_size` texts,
+`batch.max_tokens` estimated tokens); by default it starts as soon as it has taken what is
+queued (continuous batching: requests that arrive during a forward pass form the next batch),
+with `serve.wait_when_idle` it waits up to `batch.max_wait_ms` for company as the stream does.
+It runs the engine once per label set in the batch: the engine's own length-sorted sub-batching
 and repeat cache do the rest, exactly as for the stream.
 """
 
@@ -51,8 +53,9 @@ class BatchBounds:
 
 class EngineWorker:
     def __init__(self, engine: ZeroShotEngine, bounds: BatchBounds, max_queue: int, metrics: Metrics,
-                 health: Health, clock=time.monotonic):
+                 health: Health, wait_when_idle: bool = False, clock=time.monotonic):
         self.engine = engine
+        self.wait_when_idle = wait_when_idle
         self.bounds = bounds
         self.max_queue = max_queue
         self.metrics = metrics
@@ -138,8 +141,8 @@ class EngineWorker:
                     for tokens in job.tokens:
                         batcher.add(job, tokens)
                 self.metrics.serve_queue.set(self._queued_texts)
-                if jobs and (batcher.ready() or self._pending or self._stopping):
-                    # full, due, or the next job does not fit: run what we have
+                if jobs and (not self.wait_when_idle or batcher.ready() or self._pending or self._stopping):
+                    # continuous batching, or full, due, or the next job does not fit: run what we have
                     self.metrics.batch_wait.observe(self.clock() - batcher.batch.opened_at)
                     return jobs
                 if self._stopping:

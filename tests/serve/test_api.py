@@ -193,7 +193,7 @@ def test_full_queue_is_429_with_retry_after(tmp_path, default_model_dir):
 
 def test_request_past_its_deadline_is_503(tmp_path, default_model_dir):
     # the batch waits 2 s for company; the request gives up after 0.3 s
-    settings = _settings(tmp_path, default_model_dir, request_timeout_s=0.3)
+    settings = _settings(tmp_path, default_model_dir, request_timeout_s=0.3, wait_when_idle=True)
     settings["batch"] = {"max_size": 64, "max_wait_ms": 2000}
     proc = ServeProcess(settings, tmp_path).start().wait_ready()
     try:
@@ -215,3 +215,13 @@ def test_config_errors_name_the_field(tmp_path, default_model_dir):
     result = subprocess.run([sys.executable, "-m", "stream_classifier", "serve", "--config", str(config)],
                             capture_output=True, text=True, cwd=REPO, timeout=60)
     assert result.returncode == 2 and "serve.max_queue" in result.stderr, result.stderr
+
+
+def test_oversized_streamed_body_without_length_is_413(server):
+    def chunks():
+        for _ in range(40):
+            yield b'{"texts": ["' + "长".encode() * 10_000  # 30 kB a chunk, no Content-Length
+
+    response = httpx.post(server.url + "/v1/classify", content=chunks(),
+                          headers={"Content-Type": "application/json"}, timeout=30)
+    assert response.status_code == 413
