@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 
 class LiveViewSettings(BaseModel):
@@ -40,3 +40,10 @@ class ServeSettings(BaseModel):
     max_texts: int = Field(default=64, ge=1)            # texts per request
     max_text_chars: int = Field(default=4000, ge=1)
     live: LiveViewSettings = Field(default_factory=LiveViewSettings)
+
+    @model_validator(mode="after")
+    def _a_request_fits_the_queue(self) -> "ServeSettings":
+        if self.max_texts > self.max_queue:
+            raise ValueError(f"max_texts ({self.max_texts}) must not exceed max_queue ({self.max_queue}): "
+                             "a request that big could never be queued")
+        return self

@@ -71,13 +71,13 @@ def serve(config: str | Path | None, port: int | None = None) -> int:
     log(logger, logging.INFO, "serving", url=url, docs=url + "docs", model_id=ctx.engine.model_id,
         label_sets=ctx.label_sets.names(), writes="enabled" if s.token else "disabled (no serve.token)")
     print(f"serving on {url}", flush=True)
-    server = _server_class()(uvicorn.Config(create_app(ctx), log_level="warning", access_log=False,
+    server = _server_class(on_stop=lambda: setattr(ctx.health, "stopping", True))(uvicorn.Config(create_app(ctx), log_level="warning", access_log=False,
                                     timeout_graceful_shutdown=10))
     server.run(sockets=[sock])
     return 0
 
 
-def _server_class():
+def _server_class(on_stop):
     import contextlib
     import signal
 
@@ -90,6 +90,7 @@ def _server_class():
         @contextlib.contextmanager
         def capture_signals(self):
             def stop(_signum, _frame):
+                on_stop()  # open event streams end within a second instead of holding the shutdown
                 self.should_exit = True
 
             previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}

@@ -170,7 +170,7 @@ def test_docs_metrics_health(server):
 
 def test_full_queue_is_429_with_retry_after(tmp_path, default_model_dir):
     # one text a batch and room for one waiting text: a burst of long texts overflows the queue
-    settings = _settings(tmp_path, default_model_dir, max_queue=1)
+    settings = _settings(tmp_path, default_model_dir, max_queue=1, max_texts=1)
     settings["batch"] = {"max_size": 1, "max_wait_ms": 0}
     proc = ServeProcess(settings, tmp_path).start().wait_ready()
     try:
