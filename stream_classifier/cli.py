@@ -69,6 +69,22 @@ def _cmd_model_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_model_quality(args: argparse.Namespace) -> int:
+    from stream_classifier.model.engines import load_engine
+    from stream_classifier.quality.labeled_sets import load_all
+    from stream_classifier.quality.measure import format_report, measure, write_report
+
+    engine = load_engine(resolve_model_dir(args.model), cache_entries=0)
+    if engine.engine != "embedding":
+        print("model quality measures the embedding engine's levers; this model is NLI", file=sys.stderr)
+        return 2
+    sets = load_all([s for s in args.sets.split(",") if s] if args.sets else None)
+    report = measure(engine, sets, progress=lambda m: print(m, file=sys.stderr, flush=True))
+    print(format_report(report))
+    print(f"\nwrote {write_report(report, Path(args.out))}")
+    return 0
+
+
 def _cmd_model_compare(args: argparse.Namespace) -> int:
     import tempfile
 
@@ -199,6 +215,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true", help="print the report as JSON")
     ev.add_argument("--out", help="also write the JSON report to this file")
     ev.set_defaults(func=_cmd_model_eval)
+
+    mq = model.add_parser("quality", help="label quality levers (descriptions, few-shot, calibration, "
+                          "abstain) measured on labeled sets in both languages")
+    mq.add_argument("--model", help="model directory (default: the default model)")
+    mq.add_argument("--sets", help="comma-separated subset of the labeled sets (default: all)")
+    mq.add_argument("--out", default="results", help="folder for model-quality.json")
+    mq.set_defaults(func=_cmd_model_quality)
 
     cq = model.add_parser("compare-quantization",
                           help="build every INT8 variant from the fp32 export and measure them side by side")
