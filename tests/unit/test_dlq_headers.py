@@ -1,0 +1,41 @@
+"""Reading dead-letter headers (ours and Kafka Connect's) and the headers a replay sends."""
+
+from confluent_kafka import Message
+
+from stream_classifier.dlq.headers import DeadLetter, replay_headers
+
+
+def message(headers, topic="dlq", partition=1, offset=7):
+    return Message(topic=topic, partition=partition, offset=offset, key=b"k", value=b"\xff raw", headers=headers)
+
+
+def test_classifier_headers():
+    dead = DeadLetter.from_message(message([
+        ("trace", b"abc"), ("sc.reason", b"invalid_json"), ("sc.error", b"value is not JSON"),
+        ("sc.source.topic", b"posts"), ("sc.source.partition", b"2"), ("sc.source.offset", b"41")]))
+    assert (dead.reason, dead.error, dead.source_topic, dead.source_partition, dead.source_offset) == \
+        ("invalid_json", "value is not JSON", "posts", 2, 41)
+    assert dead.replay_count == 0 and dead.position == "dlq/1/7"
+
+
+def test_kafka_connect_headers():
+    dead = DeadLetter.from_message(message([
+        ("__connect.errors.topic", b"posts"), ("__connect.errors.partition", b"0"),
+        ("__connect.errors.offset", b"9"),
+        ("__connect.errors.exception.class.name", b"org.apache.kafka.connect.errors.DataException"),
+        ("__connect.errors.exception.message", b"Converting byte[] to Kafka Connect data failed")]))
+    assert dead.reason == "DataException"
+    assert dead.error.startswith("Converting") and (dead.source_topic, dead.source_offset) == ("posts", 9)
+
+
+def test_a_replay_keeps_the_inputs_headers_drops_dead_letter_ones_and_counts():
+    once = DeadLetter.from_message(message([
+        ("trace", b"abc"), ("sc.replay.id", b"r1"), ("sc.replay.count", b"1"), ("sc.replay.of", b"dlq/0/3"),
+        ("sc.reason", b"invalid_json"), ("__connect.errors.topic", b"x")]))
+    assert once.replay_count == 1
+    assert replay_headers(once, "r2") == [("trace", b"abc"), ("sc.replay.id", b"r2"), ("sc.replay.count", b"2"),
+                                          ("sc.replay.of", b"dlq/1/7")]
+
+
+def test_without_a_reason_header():
+    assert DeadLetter.from_message(message(None)).reason == "unknown"
