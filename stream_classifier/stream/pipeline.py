@@ -263,11 +263,7 @@ class Pipeline:
         log(logger, logging.WARNING, "partitions lost", partitions=sorted(f"{t}[{p}]" for t, p in lost))
 
     def _forget_partition_metrics(self, tp: tuple[str, int]) -> None:
-        for gauge in (self.metrics.offset_committable, self.metrics.offset_committed):
-            try:
-                gauge.remove(tp[0], str(tp[1]))
-            except KeyError:
-                pass
+        self.metrics.forget_partition(*tp)
 
     # ------------------------------------------------------------------ the loop
     def request_stop(self, *_args) -> None:
