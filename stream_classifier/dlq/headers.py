@@ -26,6 +26,7 @@ CONNECT_PARTITION = CONNECT_PREFIX + "partition"
 CONNECT_OFFSET = CONNECT_PREFIX + "offset"
 CONNECT_EXCEPTION_CLASS = CONNECT_PREFIX + "exception.class.name"
 CONNECT_EXCEPTION_MESSAGE = CONNECT_PREFIX + "exception.message"
+CONNECT_REASON_CLASS_PREFIX = "stream_classifier.DeadLetterReason."
 
 UNKNOWN_REASON = "unknown"
 
@@ -94,4 +95,21 @@ def replay_headers(dead: DeadLetter, replay_id: str) -> list[tuple[str, bytes | 
         (REPLAY_ID, replay_id.encode()),
         (REPLAY_COUNT, str(dead.replay_count + 1).encode()),
         (REPLAY_OF, dead.position.encode()),
+    ]
+
+
+def connect_headers(topic: str, partition: int, offset: int, reason: str, error: str,
+                    connector: str) -> list[tuple[str, bytes]]:
+    """Kafka Connect's dead-letter context headers (errors.deadletterqueue.context.headers.enable),
+    for tools that read Connect's dead-letter queues; written beside the sc.* headers."""
+    stage = "TASK_PUT" if reason == "inference_failed" else "VALUE_CONVERTER"
+    return [
+        (CONNECT_TOPIC, topic.encode()),
+        (CONNECT_PARTITION, str(partition).encode()),
+        (CONNECT_OFFSET, str(offset).encode()),
+        (CONNECT_PREFIX + "connector.name", connector.encode()),
+        (CONNECT_PREFIX + "task.id", b"0"),
+        (CONNECT_PREFIX + "stage", stage.encode()),
+        (CONNECT_EXCEPTION_CLASS, (CONNECT_REASON_CLASS_PREFIX + reason).encode()),
+        (CONNECT_EXCEPTION_MESSAGE, error.encode("utf-8", "replace")[:1000]),
     ]

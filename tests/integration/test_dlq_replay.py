@@ -44,13 +44,19 @@ def test_replay_after_a_fix_labels_once_and_still_bad_records_do_not_loop(kafka_
     produce(kafka_bootstrap, input_topic, records)
 
     settings = settings_for(kafka_bootstrap, input_topic, output_topic, dlq_topic, labels,
-                            input={"max_text_bytes": 200})
+                            input={"max_text_bytes": 200}, topics={"dead_letter_connect_headers": True})
     first = ClassifierProcess(settings, tmp_path).start()
     made = [first]
     try:
         first.wait_ready()
         assert len(read_topic(kafka_bootstrap, output_topic, GOOD, timeout=120)) == GOOD
-        assert len(read_topic(kafka_bootstrap, dlq_topic, LONG + BROKEN, timeout=60)) == LONG + BROKEN
+        first_dead = read_topic(kafka_bootstrap, dlq_topic, LONG + BROKEN, timeout=60)
+        assert len(first_dead) == LONG + BROKEN
+        for msg in first_dead:  # Kafka Connect's names beside ours (topics.dead_letter_connect_headers)
+            headers = dict(msg.headers())
+            assert headers["__connect.errors.topic"] == headers["sc.source.topic"] == input_topic.encode()
+            assert headers["__connect.errors.offset"] == headers["sc.source.offset"]
+            assert headers["__connect.errors.exception.class.name"].endswith(b"." + headers["sc.reason"])
         assert first.stop() == 0
 
         config = tmp_path / "dlq.yaml"
@@ -95,7 +101,8 @@ def test_replay_after_a_fix_labels_once_and_still_bad_records_do_not_loop(kafka_
             assert headers["sc.replay.id"].decode() == replayed["replay_id"]
             assert headers["sc.replay.count"] == b"1"
             assert headers["sc.replay.of"].decode().startswith(dlq_topic + "/")
-            assert "sc.reason" not in headers, "the dead-letter headers are not sent back"
+            assert not [k for k in headers if k.startswith(("sc.reason", "sc.error", "sc.source", "__connect"))], \
+                "the dead-letter headers are not sent back"
 
         # still bad after the "fix": dead-lettered again with their replay count, and not replayed again
         broken = cli(config, "replay", "--reason", "invalid_json")

@@ -2,7 +2,7 @@
 
 from confluent_kafka import Message
 
-from stream_classifier.dlq.headers import DeadLetter, replay_headers
+from stream_classifier.dlq.headers import DeadLetter, connect_headers, replay_headers
 
 
 def message(headers, topic="dlq", partition=1, offset=7):
@@ -39,3 +39,11 @@ def test_a_replay_keeps_the_inputs_headers_drops_dead_letter_ones_and_counts():
 
 def test_without_a_reason_header():
     assert DeadLetter.from_message(message(None)).reason == "unknown"
+
+
+def test_connect_headers_written_by_the_classifier_read_back_alone():
+    headers = connect_headers("posts", 3, 99, "invalid_json", "value is not JSON", "sc-group")
+    dead = DeadLetter.from_message(message(headers))
+    assert (dead.reason, dead.error, dead.source_topic, dead.source_partition, dead.source_offset) == \
+        ("invalid_json", "value is not JSON", "posts", 3, 99)
+    assert dict(headers)["__connect.errors.stage"] == b"VALUE_CONVERTER"
