@@ -47,3 +47,18 @@ def test_connect_headers_written_by_the_classifier_read_back_alone():
     assert (dead.reason, dead.error, dead.source_topic, dead.source_partition, dead.source_offset) == \
         ("invalid_json", "value is not JSON", "posts", 3, 99)
     assert dict(headers)["__connect.errors.stage"] == b"VALUE_CONVERTER"
+
+
+def test_inspection_and_replay_tables_read_plainly():
+    from stream_classifier.dlq.inspect import format_inspection
+    from stream_classifier.dlq.replay import ReplayReport, format_replay
+
+    text = format_inspection({
+        "topic": "posts-dlq", "total": 3, "end_offsets": {"0": 3}, "by_reason": {"invalid_json": 2, "not_utf8": 1},
+        "by_replay_count": {"invalid_json": {"0": 1, "1": 1}, "not_utf8": {"0": 1}},
+        "samples": {"not_utf8": [{"dead_letter": "posts-dlq/0/2", "key": "k", "value": "\\xff", "error": "bad",
+                                  "replay_count": 0, "source": "posts/1/7"}]}})
+    assert "invalid_json        2  1: 1" in text and "posts-dlq/0/2 key='k' from posts/1/7" in text
+    report = ReplayReport("r1", "posts-dlq", "posts", ["invalid_json"], dry_run=True)
+    report.replayed["invalid_json"] = 2
+    assert format_replay(report).startswith("would replay 2 dead letters from posts-dlq into posts")
