@@ -277,6 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
     check = labels.add_parser("check", help="validate label files and print their versions")
     check.add_argument("files", nargs="+")
     check.set_defaults(func=_cmd_labels_check)
+    from stream_classifier.labels_eval import add_eval_command
+    add_eval_command(labels)
+
+    from stream_classifier.dlq.commands import add_dlq_commands
+    add_dlq_commands(sub)
     return parser
 
 
