@@ -18,6 +18,17 @@ def default_model_dir() -> Path:
     return Path(os.environ.get("SC_MODEL_DIR") or model_cache_root() / DEFAULT_MODEL_NAME)
 
 
+class ModelUnavailable(SystemExit):
+    """No model, and none can be built here: exit 2 with one line saying what to install."""
+
+    def __init__(self, message: str):
+        super().__init__(2)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
 def resolve_model_dir(model: str | None) -> Path:
     """The model directory to use; the default model is built on first use."""
     if model:
@@ -27,8 +38,12 @@ def resolve_model_dir(model: str | None) -> Path:
         return path
     path = default_model_dir()
     if not (path / "manifest.json").exists():
-        from stream_classifier.model.build import build_default
+        from stream_classifier.model.build import BuildError, build_default, require_build_extra
 
+        try:
+            require_build_extra()
+        except BuildError as exc:
+            raise ModelUnavailable(f"no model at {path}, and {exc}") from None
         print(f"the default model is not built yet; building it into {path}", file=sys.stderr)
         build_default(path)
     return path
@@ -287,7 +302,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except ModelUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
 
 
 if __name__ == "__main__":
