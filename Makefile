@@ -1,51 +1,76 @@
 # The commands a newcomer needs: `make demo` and `make test`. Everything else is a step of those.
-PYTHON ?= python3.11
+# PYTHON=... to choose; otherwise the first of these that is Python >= 3.11
+PYTHON_CANDIDATES := python3.13 python3.12 python3.11 python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 KAFKA := $(PY) -m stream_classifier.devtools.kafka_broker
 KAFKA_PORT ?= 9092
 PYTEST_ARGS ?=
 
-.PHONY: install kafka-jars kafka-up kafka-down kafka-clean kafka-status \
+.PHONY: install install-demo kafka-jars kafka-up kafka-down kafka-clean kafka-status \
         kafka-cluster-up kafka-cluster-down kafka-cluster-clean model eval bench test soak demo clean
 
-install: $(VENV)/.installed
+# Two installs: the demo's extras (build the default model, real texts: no torch) and dev
+# (tests, benchmarks, --from-hf builds: torch). dev includes everything the demo needs.
+install: $(VENV)/.installed-dev
+install-demo: $(VENV)/.installed-demo
 
-$(VENV)/.installed: pyproject.toml
-	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,serve-dev]"
+$(VENV)/bin/python:
+	@py="$(PYTHON)"; \
+	if [ -z "$$py" ]; then \
+	  for candidate in $(PYTHON_CANDIDATES); do \
+	    if command -v $$candidate >/dev/null 2>&1 && \
+	       $$candidate -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then \
+	      py=$$candidate; break; \
+	    fi; \
+	  done; \
+	  [ -n "$$py" ] || { echo "Python >= 3.11 is required: none of $(PYTHON_CANDIDATES) on PATH is (or pass PYTHON=/path/to/python3.x)"; exit 1; }; \
+	elif ! $$py -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then \
+	  echo "Python >= 3.11 is required: PYTHON=$$py is not (or is not found)"; exit 1; \
+	fi; \
+	echo "creating $(VENV) with $$py ($$($$py --version))"; \
+	$$py -m venv $(VENV) && $(PY) -m pip install --upgrade pip
+
+$(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install -e ".[dev]"
 	touch $@
 
-kafka-jars: install
+$(VENV)/.installed-demo: pyproject.toml | $(VENV)/bin/python
+	@if [ $(VENV)/.installed-dev -nt pyproject.toml ]; then \
+	  echo "the dev install is up to date and includes the demo's extras"; \
+	else \
+	  $(PY) -m pip install -e ".[demo]"; \
+	fi
+	touch $@
+
+kafka-jars: install-demo
 	$(KAFKA) jars
 
-kafka-up: install
+kafka-up: install-demo
 	$(KAFKA) up --port $(KAFKA_PORT)
 
-kafka-down: install
+kafka-down: install-demo
 	$(KAFKA) down --port $(KAFKA_PORT)
 
-kafka-clean: install
+kafka-clean: install-demo
 	$(KAFKA) clean --port $(KAFKA_PORT)
 
-kafka-status: install
+kafka-status: install-demo
 	$(KAFKA) status --port $(KAFKA_PORT)
 
-kafka-cluster-up: install
+kafka-cluster-up: install-demo
 	$(KAFKA) cluster up
 
-kafka-cluster-down: install
+kafka-cluster-down: install-demo
 	$(KAFKA) cluster down
 
-kafka-cluster-clean: install
+kafka-cluster-clean: install-demo
 	$(KAFKA) cluster clean
 
-model: install
+model: install-demo
 	$(PY) -m stream_classifier model build
 
-eval: install
+eval: install-demo
 	$(PY) -m stream_classifier model eval
 
 bench: install kafka-jars
@@ -62,7 +87,7 @@ DURATION ?= 30m
 soak: install kafka-jars
 	$(PY) tests/reliability/soak.py --duration $(DURATION)
 
-demo: install
+demo: install-demo
 	$(PY) -m stream_classifier.demo
 
 clean: kafka-clean

@@ -18,6 +18,17 @@ def default_model_dir() -> Path:
     return Path(os.environ.get("SC_MODEL_DIR") or model_cache_root() / DEFAULT_MODEL_NAME)
 
 
+class ModelUnavailable(SystemExit):
+    """No model, and none can be built here: exit 2 with one line saying what to install."""
+
+    def __init__(self, message: str):
+        super().__init__(2)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
 def resolve_model_dir(model: str | None) -> Path:
     """The model directory to use; the default model is built on first use."""
     if model:
@@ -27,8 +38,12 @@ def resolve_model_dir(model: str | None) -> Path:
         return path
     path = default_model_dir()
     if not (path / "manifest.json").exists():
-        from stream_classifier.model.build import build_default
+        from stream_classifier.model.build import BuildError, build_default, require_build_extra
 
+        try:
+            require_build_extra()
+        except BuildError as exc:
+            raise ModelUnavailable(f"no model at {path}, and {exc}") from None
         print(f"the default model is not built yet; building it into {path}", file=sys.stderr)
         build_default(path)
     return path
@@ -66,6 +81,22 @@ def _cmd_model_eval(args: argparse.Namespace) -> int:
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0
+
+
+def _cmd_model_quality(args: argparse.Namespace) -> int:
+    from stream_classifier.model.engines import load_engine
+    from stream_classifier.quality.labeled_sets import load_all
+    from stream_classifier.quality.measure import format_report, measure, write_report
+
+    engine = load_engine(resolve_model_dir(args.model), cache_entries=0)
+    if engine.engine != "embedding":
+        print("model quality measures the embedding engine's levers; this model is NLI", file=sys.stderr)
+        return 2
+    sets = load_all([s for s in args.sets.split(",") if s] if args.sets else None)
+    report = measure(engine, sets, progress=lambda m: print(m, file=sys.stderr, flush=True))
+    print(format_report(report))
+    print(f"\nwrote {write_report(report, Path(args.out))}")
     return 0
 
 
@@ -216,6 +247,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", help="also write the JSON report to this file")
     ev.set_defaults(func=_cmd_model_eval)
 
+    mq = model.add_parser("quality", help="label quality levers (descriptions, few-shot, calibration, "
+                          "abstain) measured on labeled sets in both languages")
+    mq.add_argument("--model", help="model directory (default: the default model)")
+    mq.add_argument("--sets", help="comma-separated subset of the labeled sets (default: all)")
+    mq.add_argument("--out", default="results", help="folder for model-quality.json")
+    mq.set_defaults(func=_cmd_model_quality)
+
     cq = model.add_parser("compare-quantization",
                           help="build every INT8 variant from the fp32 export and measure them side by side")
     cq.add_argument("--model", help="model directory (default: the default model)")
@@ -281,12 +319,21 @@ def build_parser() -> argparse.ArgumentParser:
     check = labels.add_parser("check", help="validate label files and print their versions")
     check.add_argument("files", nargs="+")
     check.set_defaults(func=_cmd_labels_check)
+    from stream_classifier.labels_eval import add_eval_command
+    add_eval_command(labels)
+
+    from stream_classifier.dlq.commands import add_dlq_commands
+    add_dlq_commands(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except ModelUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
 
 
 if __name__ == "__main__":

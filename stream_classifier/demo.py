@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -29,7 +30,7 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from stream_classifier.corpus import stream_texts
-from stream_classifier.devtools.kafka_broker import LocalKafka
+from stream_classifier.devtools.kafka_broker import DEFAULT_PORT, LocalKafka
 from stream_classifier.model.build import build_default
 from stream_classifier.serve import beside_demo as serve_beside
 
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--labels", default=str(REPO / "configs" / "labels" / "opinion_zh.yaml"))
     args = parser.parse_args(argv)
 
-    broker = LocalKafka.single()
+    broker = LocalKafka.single(port=int(os.environ.get("SC_KAFKA_PORT", DEFAULT_PORT)))
     already_running = broker.nodes[0].is_running()
     print("▶ starting the local Apache Kafka broker (KRaft) ...", flush=True)
     bootstrap = broker.up()

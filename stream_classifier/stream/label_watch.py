@@ -30,12 +30,12 @@ class LabelWatcher:
         engine.prepare(self.current)
         metrics.set_label_set(self.current.version)
 
-    def _file_stamp(self) -> tuple[int, int] | None:
+    def _file_stamp(self) -> tuple[int, int, int, int] | None:
         try:
-            stat = os.stat(self.path)
+            stat = os.stat(self.path)  # follows symlinks: a ConfigMap's ..data swap is a new file
         except OSError:
             return None
-        return stat.st_mtime_ns, stat.st_size
+        return stat.st_mtime_ns, stat.st_size, stat.st_dev, stat.st_ino
 
     def request_reload(self) -> None:
         self.reload_requested = True

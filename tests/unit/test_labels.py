@@ -30,6 +30,12 @@ def test_version_follows_content():
     ({**BASE, "labels": [{"name": "a", "colour": "red"}, {"name": "b"}]}, "labels.0.colour"),
     ({"labels": BASE["labels"]}, "name"),
     (["not", "a", "mapping"], "mapping"),
+    ({**BASE, "labels": [{"name": "a", "description": []}, {"name": "b"}]}, "labels.0.description"),
+    ({**BASE, "labels": [{"name": "a", "description": ["x", " "]}, {"name": "b"}]}, "labels.0.description"),
+    ({**BASE, "abstain": {"label": "other"}}, "abstain"),
+    ({**BASE, "abstain": {"min_margin": 2}}, "abstain.min_margin"),
+    ({**BASE, "abstain": {"label": "negative", "min_score": 0.5}}, "abstain.label"),
+    ({"name": "m", "multi_label": True, "labels": [{"name": "a"}], "abstain": {"min_score": 0.5}}, "abstain"),
 ])
 def test_invalid_label_sets_name_the_field(data, field):
     with pytest.raises(LabelSetError, match=field.replace(".", r"\.")):
@@ -56,3 +62,13 @@ def test_unreadable_or_invalid_yaml(tmp_path):
     bad.write_text("name: [unclosed")
     with pytest.raises(LabelSetError, match="invalid YAML"):
         load_label_set(bad)
+
+
+def test_one_description_or_several():
+    one = parse_label_set(BASE)
+    several = parse_label_set({**BASE, "labels": [{"name": "positive", "description": ["好评", "满意"]},
+                                                  {"name": "negative"}]})
+    assert one.labels[0].descriptions == ["好评"]
+    assert several.labels[0].descriptions == ["好评", "满意"]
+    assert several.labels[1].descriptions == ["negative"]  # the name stands in for a description
+    assert several.version != one.version

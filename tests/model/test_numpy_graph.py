@@ -1,0 +1,52 @@
+"""The default model's graph, written from numpy, against the torch export it replaces.
+
+`model build` writes the fp32 graph with onnx's helper API; where torch and transformers are
+installed (the dev extra, so in `make test`) the same weights go through transformers'
+BertModel and torch.onnx.export as before, and both graphs must give the same embeddings.
+"""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from stream_classifier.corpus import stream_texts
+from stream_classifier.model.build import export_torch, torch_default_model
+from stream_classifier.model.engines import load_engine
+from stream_classifier.model.manifest import Manifest
+from stream_classifier.model.runtime import FP32_FILE
+
+TEXTS = 300
+TOLERANCE = 1e-5
+
+
+def test_the_default_model_is_built_from_numpy_and_quantized_like_the_export(default_model_dir):
+    manifest = Manifest.load(default_model_dir)
+    assert manifest.source["graph"] == "numpy"
+    assert "torch" not in manifest.tools
+    q = manifest.quantization
+    # 12 layers x 6 linear layers, the last 8 layers refined, the word-embedding table in int8
+    assert (q["matmul_int8"], q["refined"], q["gather_int8"], q["matmul_fp32"]) == (72, 48, 1, 0)
+
+
+def test_numpy_graph_equals_the_torch_export_on_real_texts(default_model_dir, tmp_path):
+    pytest.importorskip("torch", reason="the torch export is the reference; torch is a dev extra")
+    pytest.importorskip("transformers", reason="the torch export is the reference")
+    torch_dir = tmp_path / "torch-export"
+    torch_dir.mkdir()
+    manifest = Manifest.load(default_model_dir)
+    model, _ = torch_default_model()
+    export_torch(model, manifest, torch_dir / FP32_FILE)
+    del model
+    shutil.copyfile(default_model_dir / "tokenizer.json", torch_dir / "tokenizer.json")
+    (torch_dir / "manifest.json").write_text(json.dumps(manifest.model_dump()))
+
+    texts = stream_texts(limit=TEXTS, seed=15)
+    assert len(texts) == TEXTS
+    from_numpy = load_engine(default_model_dir, FP32_FILE, cache_entries=0).embed(texts)
+    from_torch = load_engine(torch_dir, FP32_FILE, cache_entries=0).embed(texts)
+    assert from_numpy.shape == (TEXTS, 384)
+    difference = np.abs(from_numpy - from_torch).max()
+    print(f"max |numpy graph - torch export| over {TEXTS} texts: {difference:.2e}")
+    assert difference <= TOLERANCE
