@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import socket
 import sys
@@ -40,6 +41,11 @@ def build_context(settings: Settings, engine=None):
 
 
 def serve(config: str | Path | None, port: int | None = None) -> int:
+    missing = [name for name in ("fastapi", "uvicorn") if importlib.util.find_spec(name) is None]
+    if missing:
+        print(f"error: stream-classifier serve needs {', '.join(missing)} (the serve extra): "
+              "pip install 'stream-classifier[serve]'", file=sys.stderr)
+        return EXIT_CONFIG
     try:
         settings = load_settings(config, **({"serve": {"port": port}} if port is not None else {}))
     except SettingsError as exc:
