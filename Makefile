@@ -77,6 +77,7 @@ bench: install kafka-jars
 	$(PY) -m stream_classifier bench engine --out results
 	$(PY) -m stream_classifier bench stream --out results
 	$(PY) -m stream_classifier bench profile --out results
+	$(PY) -m stream_classifier bench serve --out results
 
 test: install kafka-jars
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -192,6 +192,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return run(args.config)
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from stream_classifier.serve.server import serve
+
+    return serve(args.config, port=args.port)
+
+
+def _cmd_bench_serve(args: argparse.Namespace) -> int:
+    from stream_classifier.bench.serve import format_serve_table, run_serve_bench
+
+    report = run_serve_bench(Path(args.out), seconds=args.seconds, clients=tuple(int(c) for c in args.clients.split(",")),
+                             progress=lambda m: print(m, file=sys.stderr, flush=True))
+    print(format_serve_table(report))
+    print(f"\nwrote {args.out}/bench-serve.json and {args.out}/bench-serve.png")
+    return 0
+
+
 def _cmd_schemas(args: argparse.Namespace) -> int:
     from stream_classifier.records import json_schemas
 
@@ -262,6 +278,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", help="settings YAML (SC_* environment variables override it)")
     run.set_defaults(func=_cmd_run)
 
+    sv = sub.add_parser("serve", help="HTTP API batching across requests, label-set edits, the live web page")
+    sv.add_argument("--config", help="settings YAML (the serve: section; SC_SERVE__* variables override it)")
+    sv.add_argument("--port", type=int, help="overrides serve.port (0: any free port)")
+    sv.set_defaults(func=_cmd_serve)
+
     schemas = sub.add_parser("schemas", help="write the record JSON Schemas")
     schemas.add_argument("--out", default="schemas")
     schemas.set_defaults(func=_cmd_schemas)
@@ -287,6 +308,12 @@ def build_parser() -> argparse.ArgumentParser:
     bp.add_argument("--texts", type=int, default=512)
     bp.add_argument("--batch-size", type=int, default=32)
     bp.set_defaults(func=_cmd_bench_profile)
+
+    bsv = bench.add_parser("serve", help="the HTTP API vs a per-request handler at 1, 8, 64 concurrent clients")
+    bsv.add_argument("--out", default="results")
+    bsv.add_argument("--seconds", type=float, default=20.0, help="duration of each load run")
+    bsv.add_argument("--clients", default="1,8,64")
+    bsv.set_defaults(func=_cmd_bench_serve)
 
     labels = sub.add_parser("labels", help="label sets").add_subparsers(dest="action", required=True)
     check = labels.add_parser("check", help="validate label files and print their versions")

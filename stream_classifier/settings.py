@@ -14,6 +14,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from stream_classifier.serve.config import ServeSettings
+
 SECRET_MARKERS = ("password", "secret", "token", "key.pem", "private.key", "credentials")
 
 
@@ -172,6 +174,7 @@ class Settings(BaseSettings):
     dead_letter_guard: GuardSettings = Field(default_factory=GuardSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    serve: ServeSettings = Field(default_factory=ServeSettings)  # stream-classifier serve
 
     @model_validator(mode="after")
     def _exactly_once_needs_an_instance_id(self) -> "Settings":

@@ -59,5 +59,5 @@ def test_dockerfile_build_stage_builds_the_model_without_torch():
 def test_the_demo_extras_have_no_torch_and_dev_has_what_the_tests_need():
     torch_family = {"torch", "transformers"}
     assert not (_extra("demo") & torch_family)
-    assert _extra("demo") == _extra("build") | _extra("data")
-    assert _extra("dev") >= _extra("demo") | torch_family | {"pytest"}
+    assert _extra("demo") == _extra("build") | _extra("data") | _extra("serve")  # make demo starts the page
+    assert _extra("dev") >= _extra("demo") | torch_family | {"pytest", "selenium"}
