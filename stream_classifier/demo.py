@@ -28,6 +28,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from stream_classifier.corpus import stream_texts
 from stream_classifier.devtools.kafka_broker import LocalKafka
+from stream_classifier.labels import DEFAULT_LABEL_FILE
 from stream_classifier.model.build import build_default
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="how long to stream")
     parser.add_argument("--rate", type=float, default=40.0, help="input records per second")
-    parser.add_argument("--labels", default=str(REPO / "configs" / "labels" / "opinion_zh.yaml"))
+    parser.add_argument("--labels", default=str(DEFAULT_LABEL_FILE))
     args = parser.parse_args(argv)
 
     broker = LocalKafka.single()

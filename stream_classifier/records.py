@@ -141,6 +141,33 @@ def decode_value(value: bytes | None, settings: InputSettings) -> Decoded | Reje
     return Decoded(text, record_id)
 
 
+def output_value(record_id: str | int | None, text: str | None, result: dict, source: SourcePosition,
+                 processed_at_ms: int, processing_ms: float) -> bytes:
+    """The output record's value (OutputRecord's fields); `result` holds the engine's label,
+    score, scores, labels, label_set_version and model_id. Serialized directly, without
+    validation: a test checks these bytes against OutputRecord."""
+    record = {"id": record_id, "text": text, **result,
+              "source": {"topic": source.topic, "partition": source.partition, "offset": source.offset,
+                         "timestamp_ms": source.timestamp_ms},
+              "processed_at_ms": processed_at_ms, "processing_ms": processing_ms}
+    return json.dumps(record, ensure_ascii=False).encode("utf-8", "surrogatepass")
+
+
+def dead_letter_headers(rejected: Rejected, source: SourcePosition,
+                        original: list[tuple[str, bytes]] | None = None) -> list[tuple[str, bytes]]:
+    """The input's own headers followed by the sc.* headers of DeadLetterHeaders."""
+    headers = list(original or []) + [
+        ("sc.reason", rejected.reason.value.encode()),
+        ("sc.error", rejected.error.encode("utf-8", "replace")[:1000]),
+        ("sc.source.topic", source.topic.encode()),
+        ("sc.source.partition", str(source.partition).encode()),
+        ("sc.source.offset", str(source.offset).encode()),
+    ]
+    if source.timestamp_ms is not None:
+        headers.append(("sc.source.timestamp", str(source.timestamp_ms).encode()))
+    return headers
+
+
 def json_schemas() -> dict[str, dict]:
     """The JSON Schemas checked in under schemas/, generated from the models above."""
     return {

@@ -26,7 +26,7 @@ from stream_classifier.model.pairs import (assemble_pairs, assemble_singles, pai
 from stream_classifier.model.runtime import INT8_FILE, OnnxModel, SubBatching, length_sorted_chunks
 
 
-def _unit(rows: np.ndarray) -> np.ndarray:
+def unit_rows(rows: np.ndarray) -> np.ndarray:
     return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
 
 
@@ -225,18 +225,18 @@ class EmbeddingEngine(ZeroShotEngine):
         """
         texts = [label.description or label.name for label in label_set.labels]
         examples = [(j, ex) for j, label in enumerate(label_set.labels) for ex in label.examples]
-        vectors = _unit(self.embed(texts + [ex for _, ex in examples], self.model.manifest.label_prefix))
+        vectors = unit_rows(self.embed(texts + [ex for _, ex in examples], self.model.manifest.label_prefix))
         matrix = vectors[:len(texts)].copy()
         owners = np.array([j for j, _ in examples], dtype=np.int64)
         example_vectors = vectors[len(texts):]
         for j in range(len(texts)):
             mine = example_vectors[owners == j]
             if len(mine):
-                matrix[j] = matrix[j] + _unit(mine.mean(axis=0, keepdims=True))[0]
-        return _unit(matrix)
+                matrix[j] = matrix[j] + unit_rows(mine.mean(axis=0, keepdims=True))[0]
+        return unit_rows(matrix)
 
     def _raw_scores(self, texts: list[str], prepared: PreparedLabels) -> np.ndarray:
-        return _unit(self.embed(texts)) @ prepared.payload.T  # cosine similarities
+        return unit_rows(self.embed(texts)) @ prepared.payload.T  # cosine similarities
 
     def _finalize(self, raw: np.ndarray, label_set: LabelSet) -> np.ndarray:
         if label_set.multi_label:
