@@ -13,7 +13,7 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from stream_classifier.model.manifest import FP32_FILE, INT8_FILE, TOKENIZER_FILE, Manifest
+from stream_classifier.model.manifest import FP32_FILE, INT8_FILE, TOKENIZER_FILE, Manifest  # noqa: F401 - FP32_FILE re-exported
 
 
 def default_threads() -> int:

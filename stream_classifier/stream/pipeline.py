@@ -90,8 +90,10 @@ class Pipeline:
         return True
 
     def run(self) -> int:
-        if not self.start():
-            return EXIT_KAFKA
+        return self.run_loop() if self.start() else EXIT_KAFKA
+
+    def run_loop(self) -> int:
+        """Steps until asked to stop or stopped by a fault; the exit code."""
         code = EXIT_OK
         try:
             while not self.stop_requested:
