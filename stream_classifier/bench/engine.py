@@ -77,7 +77,7 @@ def _engine_file(variant: str) -> str:
 
 def _with_batch_dependent_int8(model_dir: Path, work: Path) -> Path:
     """A copy of the model directory (links) beside which quantize_dynamic's INT8 lies."""
-    from stream_classifier.model.quantize import quantize_ort_dynamic
+    from stream_classifier.model.quantize_variants import quantize_ort_dynamic
 
     view = work / f"{model_dir.name}-with-batch-dependent-int8"
     view.mkdir(parents=True, exist_ok=True)
