@@ -34,14 +34,17 @@ class StandInMessage:
 
 
 class StandInConsumer:
-    """Hands over the messages of a log per partition from a position that seek() moves; a step
-    of `script` (a callable) runs inside consume(), where librdkafka serves rebalance callbacks."""
+    """Hands over the messages of a log per partition from a position that seek() moves. Like
+    librdkafka, consume() serves the results of asynchronous commits (on_commit), unless
+    `withhold_commit_results` is set (a coordinator that does not answer)."""
 
     def __init__(self) -> None:
         self.logs: dict[tuple[str, int], list[StandInMessage]] = {}
         self.position: dict[tuple[str, int], int] = {}
         self.group_offsets: dict[tuple[str, int], int] = {}
-        self.script: deque = deque()
+        self.on_commit = None
+        self.unanswered: deque = deque()
+        self.withhold_commit_results = False
         self.commits: list[tuple[list[tuple[str, int, int]], bool]] = []
         self.seeks: list[tuple[str, int, int]] = []
         self.paused: set[tuple[str, int]] = set()
@@ -76,8 +79,11 @@ class StandInConsumer:
         return SimpleNamespace(topics={t: None for t, _ in self.logs})
 
     def consume(self, num_messages=1, timeout=None):
-        if self.script:
-            self.script.popleft()()
+        while self.unanswered and not self.withhold_commit_results:
+            offsets = self.unanswered.popleft()
+            for t in offsets:
+                self.group_offsets[(t.topic, t.partition)] = t.offset
+            self.on_commit(None, offsets)
         out = []
         for tp in sorted(self.position):
             if tp in self.paused:
@@ -91,6 +97,7 @@ class StandInConsumer:
     def commit(self, offsets, asynchronous):
         self.commits.append(([(t.topic, t.partition, t.offset) for t in offsets], asynchronous))
         if asynchronous:
+            self.unanswered.append([TopicPartition(t.topic, t.partition, t.offset) for t in offsets])
             return None
         if self.hold_sync_commit.is_set():
             threading.Event().wait(5)
@@ -198,7 +205,7 @@ class StandInClients:
         self.next_producer_errors: dict[str, KafkaError] = {}
 
     def consumer(self, on_error, on_commit):
-        self.on_commit = on_commit
+        self.the_consumer.on_commit = on_commit
         return self.the_consumer
 
     def producer(self, on_error):
