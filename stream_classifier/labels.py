@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+DEFAULT_LABEL_FILE = Path(__file__).resolve().parents[1] / "configs" / "labels" / "opinion_zh.yaml"
 DEFAULT_TEMPLATE = "这句话属于类别：{label}。"
 DEFAULT_TEMPERATURE = 0.01
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from stream_classifier.dlq.headers import connect_headers
 from stream_classifier.settings import InputSettings
 
 
@@ -139,6 +140,38 @@ def decode_value(value: bytes | None, settings: InputSettings) -> Decoded | Reje
         return Rejected(DeadLetterReason.TEXT_TOO_LONG,
                         f"text of {size} bytes is over max_text_bytes={settings.max_text_bytes}")
     return Decoded(text, record_id)
+
+
+def output_value(record_id: str | int | None, text: str | None, result: dict, source: SourcePosition,
+                 processed_at_ms: int, processing_ms: float) -> bytes:
+    """The output record's value (OutputRecord's fields); `result` holds the engine's label,
+    score, scores, labels, label_set_version and model_id. Serialized directly, without
+    validation: a test checks these bytes against OutputRecord."""
+    record = {"id": record_id, "text": text, **result,
+              "source": {"topic": source.topic, "partition": source.partition, "offset": source.offset,
+                         "timestamp_ms": source.timestamp_ms},
+              "processed_at_ms": processed_at_ms, "processing_ms": processing_ms}
+    return json.dumps(record, ensure_ascii=False).encode("utf-8", "surrogatepass")
+
+
+def dead_letter_headers(rejected: Rejected, source: SourcePosition,
+                        original: list[tuple[str, bytes]] | None = None,
+                        connect_connector: str | None = None) -> list[tuple[str, bytes]]:
+    """The input's own headers followed by the sc.* headers of DeadLetterHeaders, and Kafka
+    Connect's __connect.errors.* headers when a connector name is given."""
+    headers = list(original or []) + [
+        ("sc.reason", rejected.reason.value.encode()),
+        ("sc.error", rejected.error.encode("utf-8", "replace")[:1000]),
+        ("sc.source.topic", source.topic.encode()),
+        ("sc.source.partition", str(source.partition).encode()),
+        ("sc.source.offset", str(source.offset).encode()),
+    ]
+    if source.timestamp_ms is not None:
+        headers.append(("sc.source.timestamp", str(source.timestamp_ms).encode()))
+    if connect_connector is not None:
+        headers += connect_headers(source.topic, source.partition, source.offset, rejected.reason.value,
+                                   rejected.error, connect_connector)
+    return headers
 
 
 def json_schemas() -> dict[str, dict]:

@@ -41,7 +41,7 @@ NLI_VARIANTS = {
 }
 
 
-def _texts(count: int) -> list[str]:
+def bench_texts(count: int) -> list[str]:
     from stream_classifier.corpus import stream_texts
 
     return stream_texts(limit=count, seed=21)
@@ -55,7 +55,7 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _batches(texts: list[str], batch_size: int) -> list[list[str]]:
+def in_batches(texts: list[str], batch_size: int) -> list[list[str]]:
     return [texts[i:i + batch_size] for i in range(0, len(texts), batch_size)]
 
 
@@ -77,7 +77,7 @@ def _engine_file(variant: str) -> str:
 
 def _with_batch_dependent_int8(model_dir: Path, work: Path) -> Path:
     """A copy of the model directory (links) beside which quantize_dynamic's INT8 lies."""
-    from stream_classifier.model.quantize import quantize_ort_dynamic
+    from stream_classifier.model.quantize_variants import quantize_ort_dynamic
 
     view = work / f"{model_dir.name}-with-batch-dependent-int8"
     view.mkdir(parents=True, exist_ok=True)
@@ -115,13 +115,13 @@ def _worker_embedding(variant: str, model_dir: Path, batch_size: int):
         one_at_a_time = variant == "torch-fp32-one-at-a-time"
         run_batch = (lambda b: [embed([t]) for t in b]) if one_at_a_time else embed
     else:
-        from stream_classifier.labels import load_label_set
+        from stream_classifier.labels import DEFAULT_LABEL_FILE, load_label_set
         from stream_classifier.model.engines import load_engine
         from stream_classifier.model.runtime import SubBatching
 
         file = _engine_file(variant)
         engine = load_engine(model_dir, file, sub_batching=SubBatching(max_texts=batch_size), cache_entries=0)
-        label_set = load_label_set(Path(__file__).resolve().parents[2] / "configs/labels/opinion_zh.yaml")
+        label_set = load_label_set(DEFAULT_LABEL_FILE)
         engine.prepare(label_set)
         run_batch = lambda b: engine.classify(b, label_set)  # noqa: E731
         size = sum((model_dir / f).stat().st_size for f in (file, "tokenizer.json"))
@@ -156,7 +156,7 @@ def _worker_nli(variant: str, model_dir: Path, checkpoint: Path, batch_size: int
 def worker_main(argv: list[str]) -> int:
     """One variant in its own process: load, warm up, then run one pass per PASS line on stdin."""
     spec = json.loads(argv[0])
-    batches = _batches(_texts(spec["texts"]), spec["batch_size"])
+    batches = in_batches(bench_texts(spec["texts"]), spec["batch_size"])
     if spec["group"] == "embedding":
         run_batch, size = _worker_embedding(spec["variant"], Path(spec["model_dir"]), spec["batch_size"])
     else:
@@ -254,7 +254,7 @@ def structbert_shaped_checkpoint(directory: Path) -> Path:
 def run_engine_bench(out_dir: Path, texts: int = 512, nli_texts: int = 48, batch_size: int = 32,
                      passes: int = 3, groups: tuple[str, ...] = ("embedding", "nli"),
                      progress=lambda m: None) -> dict:
-    from stream_classifier.cli import default_model_dir
+    from stream_classifier.model.location import default_model_dir
     from stream_classifier.model.build import build_default, build_from_hf
 
     out_dir.mkdir(parents=True, exist_ok=True)

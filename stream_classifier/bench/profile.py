@@ -19,22 +19,23 @@ from pathlib import Path
 
 import numpy as np
 
-from stream_classifier.bench.engine import _batches, _texts
+from stream_classifier.bench.engine import bench_texts, in_batches
 
 
 def run_profile(out_dir: Path, texts: int = 512, batch_size: int = 32, progress=lambda m: None) -> dict:
-    from stream_classifier.cli import default_model_dir
-    from stream_classifier.labels import load_label_set
+    from stream_classifier.model.location import default_model_dir
+    from stream_classifier.labels import DEFAULT_LABEL_FILE, load_label_set
     from stream_classifier.model.build import build_default
-    from stream_classifier.model.engines import _unit, load_engine
+    from stream_classifier.model.engines import load_engine
+    from stream_classifier.model.vectors import unit_rows
     from stream_classifier.model.pairs import assemble_singles
     from stream_classifier.model.runtime import SubBatching
 
     model_dir = build_default(default_model_dir(), quiet=True)
     engine = load_engine(model_dir, sub_batching=SubBatching(max_texts=batch_size), cache_entries=0)
-    label_set = load_label_set(Path(__file__).resolve().parents[2] / "configs/labels/opinion_zh.yaml")
+    label_set = load_label_set(DEFAULT_LABEL_FILE)
     prepared = engine.prepare(label_set)
-    batches = _batches(_texts(texts), batch_size)
+    batches = in_batches(bench_texts(texts), batch_size)
     model = engine.model
 
     def one_pass() -> dict[str, float]:
@@ -48,7 +49,7 @@ def run_profile(out_dir: Path, texts: int = 512, batch_size: int = 32, progress=
             embedded = engine._run_sorted(assembled.input_ids, assembled.attention_mask,
                                           assembled.token_type_ids, assembled.lengths)
             t3 = time.perf_counter()
-            engine._finalize(_unit(embedded) @ prepared.payload.T, label_set)
+            engine._finalize(unit_rows(embedded) @ prepared.payload.T, label_set)
             t4 = time.perf_counter()
             spent.update({"tokenize": t1 - t0, "assemble (padding)": t2 - t1, "inference": t3 - t2,
                           "scoring": t4 - t3})

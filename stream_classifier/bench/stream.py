@@ -28,8 +28,10 @@ import yaml
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from stream_classifier.labels import DEFAULT_LABEL_FILE
+
 REPO = Path(__file__).resolve().parents[2]
-LABELS = REPO / "configs" / "labels" / "opinion_zh.yaml"
+LABELS = DEFAULT_LABEL_FILE
 MAX_WAIT_MS = 50
 
 
@@ -157,7 +159,7 @@ def _latency_run(bootstrap: str, topics: dict, texts: list[str], rate: float, se
 
 def run_stream_bench(out_dir: Path, messages: int = 20000, batch_size: int = 32, latency_seconds: float = 30.0,
                      progress=lambda m: None) -> dict:
-    from stream_classifier.cli import default_model_dir
+    from stream_classifier.model.location import default_model_dir
     from stream_classifier.corpus import stream_texts
     from stream_classifier.devtools.kafka_broker import LocalKafka
     from stream_classifier.labels import load_label_set

@@ -26,10 +26,7 @@ from stream_classifier.model import few_shot
 from stream_classifier.model.pairs import (assemble_pairs, assemble_singles, pair_layout,
                                            single_layout)
 from stream_classifier.model.runtime import INT8_FILE, OnnxModel, SubBatching, length_sorted_chunks
-
-
-def _unit(rows: np.ndarray) -> np.ndarray:
-    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+from stream_classifier.model.vectors import unit_rows
 
 
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -253,7 +250,7 @@ class EmbeddingEngine(ZeroShotEngine):
         return vectors
 
     def _raw_scores(self, texts: list[str], prepared: PreparedLabels) -> np.ndarray:
-        return _unit(self.embed(texts)) @ prepared.payload.T  # cosine similarities
+        return unit_rows(self.embed(texts)) @ prepared.payload.T  # cosine similarities
 
     def _finalize(self, raw: np.ndarray, label_set: LabelSet) -> np.ndarray:
         if label_set.multi_label:

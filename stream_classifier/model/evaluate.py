@@ -153,7 +153,9 @@ def compare_quantization(model_dir: Path, label_set: LabelSet, work_dir: Path, s
     import shutil
 
     from stream_classifier.model.build import refined_layers
-    from stream_classifier.model.quantize import quantize_blockwise, quantize_ort_dynamic, quantize_per_token
+    from stream_classifier.model.quantize import quantize_per_token
+    from stream_classifier.model.quantize_variants import (quantize_blockwise, quantize_ort_dynamic,
+                                                           quantize_per_token_variant)
 
     sample, _ = evaluation_split(size)
     texts, truth = [i.text for i in sample], [i.label for i in sample]
@@ -165,9 +167,9 @@ def compare_quantization(model_dir: Path, label_set: LabelSet, work_dir: Path, s
         "per-token": lambda dst: quantize_per_token(fp32_path, dst),
         "per-token+refine-later": lambda dst: quantize_per_token(fp32_path, dst, refine=refined_layers(layers)),
         "per-token+refine-all": lambda dst: quantize_per_token(fp32_path, dst, refine=["*"]),
-        "per-token+smoothquant-0.8": lambda dst: quantize_per_token(
+        "per-token+smoothquant-0.8": lambda dst: quantize_per_token_variant(
             fp32_path, dst, calibration=calibration_feeds(model_dir), smooth_alpha=0.8),
-        "per-token+asymmetric-gelu": lambda dst: quantize_per_token(fp32_path, dst, asymmetric_after_gelu=True),
+        "per-token+asymmetric-gelu": lambda dst: quantize_per_token_variant(fp32_path, dst, asymmetric_after_gelu=True),
         "blockwise-128": lambda dst: quantize_blockwise(fp32_path, dst, block_size=128),
         "blockwise-64": lambda dst: quantize_blockwise(fp32_path, dst, block_size=64),
     }

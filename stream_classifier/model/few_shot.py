@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from stream_classifier.model.vectors import unit_rows
+
 MIXING_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
-
-
-def unit(rows: np.ndarray) -> np.ndarray:
-    return rows / np.maximum(np.linalg.norm(rows, axis=-1, keepdims=True), 1e-12)
 
 
 def description_vectors(vectors: np.ndarray, owners: np.ndarray, labels: int) -> np.ndarray:
     """One unit vector per label: the mean of its descriptions' unit vectors."""
-    vectors = unit(vectors)
-    return unit(np.stack([vectors[owners == j].mean(axis=0) for j in range(labels)]))
+    vectors = unit_rows(vectors)
+    return unit_rows(np.stack([vectors[owners == j].mean(axis=0) for j in range(labels)]))
 
 
 def _prototypes(examples: np.ndarray, owners: np.ndarray, labels: int, dims: int) -> np.ndarray:
@@ -31,7 +29,7 @@ def _prototypes(examples: np.ndarray, owners: np.ndarray, labels: int, dims: int
     for j in range(labels):
         mine = examples[owners == j]
         if len(mine):
-            out[j] = unit(mine.mean(axis=0))
+            out[j] = unit_rows(mine.mean(axis=0))
     return out
 
 
@@ -48,8 +46,8 @@ def leave_one_out_hits(descriptions: np.ndarray, examples: np.ndarray, owners: n
         held_sums[owner] -= row
         held_counts[owner] -= 1
         prototypes = np.where(held_counts[:, None] > 0,
-                              unit(held_sums / np.maximum(held_counts, 1)[:, None]), 0.0)
-        vectors = unit(descriptions + weight * prototypes)
+                              unit_rows(held_sums / np.maximum(held_counts, 1)[:, None]), 0.0)
+        vectors = unit_rows(descriptions + weight * prototypes)
         hits += int(np.argmax(vectors @ row) == owner)
     return hits
 
@@ -57,7 +55,7 @@ def leave_one_out_hits(descriptions: np.ndarray, examples: np.ndarray, owners: n
 def mixing_weight(descriptions: np.ndarray, examples: np.ndarray, owners: np.ndarray) -> float:
     if len(examples) == 0:
         return 0.0
-    examples = unit(examples.astype(np.float64))
+    examples = unit_rows(examples.astype(np.float64))
     scored = [(leave_one_out_hits(descriptions.astype(np.float64), examples, owners, w), -w)
               for w in MIXING_WEIGHTS]
     return -max(scored)[1]
@@ -69,5 +67,5 @@ def label_vectors(descriptions: np.ndarray, examples: np.ndarray, owners: np.nda
     weight = mixing_weight(descriptions, examples, owners)
     if weight == 0.0:
         return descriptions.astype(np.float32), 0.0
-    prototypes = _prototypes(unit(examples.astype(np.float64)), owners, *descriptions.shape)
-    return unit(descriptions + weight * prototypes).astype(np.float32), weight
+    prototypes = _prototypes(unit_rows(examples.astype(np.float64)), owners, *descriptions.shape)
+    return unit_rows(descriptions + weight * prototypes).astype(np.float32), weight

@@ -10,6 +10,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 MANIFEST_FILE = "manifest.json"
+INT8_FILE = "model.onnx"  # the shipped model
+FP32_FILE = "model.fp32.onnx"  # kept for evaluation
+TOKENIZER_FILE = "tokenizer.json"
 
 
 def model_cache_root() -> Path:

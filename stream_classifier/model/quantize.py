@@ -51,7 +51,7 @@ def quantize_rows(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return q, scale
 
 
-class _Builder:
+class GraphBuilder:
     def __init__(self, model: onnx.ModelProto):
         self.model = model
         self.graph = model.graph
@@ -75,7 +75,7 @@ class _Builder:
         return helper.make_node(op, [x], [out], axes=[-1], keepdims=1)
 
 
-def _activation_quant_nodes(b: _Builder, x: str, k: int) -> tuple[list[onnx.NodeProto], str, str]:
+def per_row_quant_nodes(b: GraphBuilder, x: str, k: int) -> tuple[list[onnx.NodeProto], str, str]:
     """Nodes that quantize x per row: symmetric, stored as uint8 around a zero point of 128.
 
     Returns (nodes, x_q, row_scale): x_q shaped [rows, K], row_scale [rows].
@@ -100,248 +100,128 @@ def _activation_quant_nodes(b: _Builder, x: str, k: int) -> tuple[list[onnx.Node
     return nodes, f"{n}_u8", f"{n}_scale_col"
 
 
-def _asymmetric_quant_nodes(b: _Builder, x: str, k: int) -> tuple[list[onnx.NodeProto], str, str, str]:
-    """Per-row asymmetric uint8 for one-sided inputs (after GELU): the full 8 bits on [min, max].
-
-    Returns (nodes, x_q, row_scale [rows, 1], row_offset [rows, 1] = scale * zero_point).
-    """
-    zero = b.const("zero", np.array(0.0, dtype=np.float32))
-    inv255 = b.const("inv255", np.array(1.0 / 255.0, dtype=np.float32))
-    tiny = b.const("tiny", np.array(1e-12, dtype=np.float32))
-    lo, hi = b.const("lo", np.array(0.0, dtype=np.float32)), b.const("hi", np.array(255.0, dtype=np.float32))
-    flat = b.const("flat", np.array([-1], dtype=np.int64))
-    cols = b.const("cols", np.array([-1, k], dtype=np.int64))
-    n = b.name(x)
-    nodes = [
-        helper.make_node("Reshape", [x, cols], [f"{n}_x2d"]),
-        b.reduce("ReduceMax", f"{n}_x2d", f"{n}_max0"),
-        b.reduce("ReduceMin", f"{n}_x2d", f"{n}_min0"),
-        helper.make_node("Max", [f"{n}_max0", zero], [f"{n}_max"]),
-        helper.make_node("Min", [f"{n}_min0", zero], [f"{n}_min"]),
-        helper.make_node("Sub", [f"{n}_max", f"{n}_min"], [f"{n}_range"]),
-        helper.make_node("Mul", [f"{n}_range", inv255], [f"{n}_scale0"]),
-        helper.make_node("Max", [f"{n}_scale0", tiny], [f"{n}_scale_col"]),
-        helper.make_node("Div", [f"{n}_min", f"{n}_scale_col"], [f"{n}_negzp"]),
-        helper.make_node("Neg", [f"{n}_negzp"], [f"{n}_zp_raw"]),
-        helper.make_node("Round", [f"{n}_zp_raw"], [f"{n}_zp_round"]),
-        helper.make_node("Clip", [f"{n}_zp_round", lo, hi], [f"{n}_zp_col"]),
-        helper.make_node("Mul", [f"{n}_zp_col", f"{n}_scale_col"], [f"{n}_offset_col"]),
-        helper.make_node("Reshape", [f"{n}_scale_col", flat], [f"{n}_scale"]),
-        helper.make_node("Reshape", [f"{n}_zp_col", flat], [f"{n}_zp_f"]),
-        helper.make_node("Cast", [f"{n}_zp_f"], [f"{n}_zp"], to=TensorProto.UINT8),
-        helper.make_node("QuantizeLinear", [f"{n}_x2d", f"{n}_scale", f"{n}_zp"], [f"{n}_u8"], axis=0),
-    ]
-    return nodes, f"{n}_u8", f"{n}_scale_col", f"{n}_offset_col"
-
-
-def _after_gelu(x: str, producers: dict[str, onnx.NodeProto], depth: int = 3) -> bool:
-    """Whether x comes out of a GELU (its values are bounded below by about -0.17)."""
-    frontier = [producers[x]] if x in producers else []
-    for _ in range(depth):
-        if any(node.op_type in ("Erf", "Gelu", "BiasGelu", "FastGelu") for node in frontier):
-            return True
-        frontier = [producers[i] for node in frontier if node.op_type in ("Mul", "Add", "Div")
-                    for i in node.input if i in producers]
-    return any(node.op_type in ("Erf", "Gelu", "BiasGelu", "FastGelu") for node in frontier)
-
-
-def _is_weight_matmul(node: onnx.NodeProto, inits: dict) -> bool:
+def is_weight_matmul(node: onnx.NodeProto, inits: dict) -> bool:
     """A MatMul by a constant 2-D weight (a linear layer)."""
     return node.op_type == "MatMul" and node.input[1] in inits and len(inits[node.input[1]].dims) == 2
 
 
-def _is_embedding_gather(node: onnx.NodeProto, inits: dict) -> bool:
+def is_embedding_gather(node: onnx.NodeProto, inits: dict) -> bool:
     """A Gather from a constant table with a vocabulary's worth of rows (a word embedding)."""
     return (node.op_type == "Gather" and node.input[0] in inits and len(inits[node.input[0]].dims) == 2
             and inits[node.input[0]].dims[0] >= MIN_EMBEDDING_ROWS)
 
 
-def _biases_to_fold(graph: onnx.GraphProto, inits: dict) -> dict[str, tuple[onnx.NodeProto, str]]:
-    """MatMul output -> (its Add, the [N] bias initializer) where that Add is its only consumer."""
-    consumers: dict[str, list[onnx.NodeProto]] = {}
-    for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
-    graph_outputs = {o.name for o in graph.output}
-    folds = {}
-    for node in graph.node:
-        if not _is_weight_matmul(node, inits) or node.output[0] in graph_outputs:
-            continue
-        users = consumers.get(node.output[0], [])
-        if len(users) != 1 or users[0].op_type != "Add":
-            continue
-        add = users[0]
-        bias = add.input[0] if add.input[1] == node.output[0] else add.input[1]
-        n_cols = inits[node.input[1]].dims[-1]
-        if bias in inits and list(inits[bias].dims) == [n_cols] and inits[bias].data_type == TensorProto.FLOAT:
-            folds[node.output[0]] = (add, bias)
-    return folds
+class PerTokenQuantizer:
+    """The scheme above, applied to one graph. The comparison variants (quantize_variants.py)
+    subclass it at three points: which MatMuls are quantized, how a weight is prepared, how an
+    input is quantized (and the MatMul that follows from it)."""
+
+    def __init__(self, model: onnx.ModelProto, refine: list[str] | None = None):
+        self.model = model
+        self.b = GraphBuilder(model)
+        self.inits = {init.name: init for init in model.graph.initializer}
+        self.refine = refine or []
+        self.quantized_inputs: dict = {}  # input name (or (name, "residual")) -> (x_q, row_scale)
+        self.nodes: list[onnx.NodeProto] = []
+        self.replaced_inits: set[str] = set()
+        self.summary: dict = {"matmul_int8": 0, "gather_int8": 0}
+
+    # -- the points the comparison variants change
+    def quantizes(self, node: onnx.NodeProto) -> bool:
+        return True
+
+    def prepared_weight(self, x: str, weight: np.ndarray) -> np.ndarray:
+        return weight
+
+    def quantized_input(self, x: str, k: int) -> tuple:
+        """(x_q [rows, K] uint8 around 128, row scale [rows, 1]); the nodes go to self.nodes."""
+        nodes, x_q, x_scale = per_row_quant_nodes(self.b, x, k)
+        self.nodes.extend(nodes)
+        return x_q, x_scale
+
+    def matmul_nodes(self, node: onnx.NodeProto, x: str, quantized: tuple, wq: str, ws: str, n: str,
+                     w_q: np.ndarray, w_scale: np.ndarray) -> None:
+        """[rows, K] x [K, N] -> {n}_y2d [rows, N], scaled per row (a_scale [rows, 1]) and per column."""
+        b = self.b
+        x_q, x_scale = quantized
+        zp = b.const("a_zp", np.array(128, dtype=np.uint8))
+        if not any(fnmatch.fnmatch(node.name, pat) for pat in self.refine):
+            self.nodes.append(helper.make_node("MatMulIntegerToFloat", [x_q, wq, x_scale, ws, zp],
+                                               [f"{n}_y2d"], domain="com.microsoft"))
+            return
+        # refined: the input's rounding residual is quantized per token too and multiplied by
+        # the same weights (~15-bit activations at twice the integer work)
+        if (x, "residual") not in self.quantized_inputs:
+            base = x_q[:-len("_u8")]
+            residual = f"{base}_residual"
+            self.nodes.extend([
+                helper.make_node("DequantizeLinear", [x_q, f"{base}_scale", f"{base}_zp"], [f"{base}_dq"], axis=0),
+                helper.make_node("Sub", [f"{base}_x2d", f"{base}_dq"], [residual]),
+            ])
+            nodes, r_q, r_scale = per_row_quant_nodes(b, residual, w_q.shape[0])
+            self.nodes.extend(nodes)
+            self.quantized_inputs[(x, "residual")] = (r_q, r_scale)
+        r_q, r_scale = self.quantized_inputs[(x, "residual")]
+        self.nodes.extend([
+            helper.make_node("MatMulIntegerToFloat", [x_q, wq, x_scale, ws, zp], [f"{n}_y2d_main"],
+                             domain="com.microsoft"),
+            helper.make_node("MatMulIntegerToFloat", [r_q, wq, r_scale, ws, zp], [f"{n}_y2d_fine"],
+                             domain="com.microsoft"),
+            helper.make_node("Add", [f"{n}_y2d_main", f"{n}_y2d_fine"], [f"{n}_y2d"]),
+        ])
+        self.summary["refined"] = self.summary.get("refined", 0) + 1
+
+    # -- the walk over the graph
+    def run(self) -> dict:
+        for node in self.model.graph.node:
+            if is_weight_matmul(node, self.inits) and self.quantizes(node):
+                self._matmul(node)
+            elif is_embedding_gather(node, self.inits):
+                self.nodes.extend(int8_gather_nodes(self.b, node, self.inits))
+                self.replaced_inits.add(node.input[0])
+                self.summary["gather_int8"] += 1
+            else:
+                self.nodes.append(node)
+        replace_graph(self.model, self.nodes, self.replaced_inits, self.b)
+        return self.summary
+
+    def _matmul(self, node: onnx.NodeProto) -> None:
+        b = self.b
+        x, w_name = node.input
+        weight = self.prepared_weight(x, numpy_helper.to_array(self.inits[w_name]).astype(np.float32))
+        w_q, w_scale = quantize_weight_per_channel(weight)
+        if x not in self.quantized_inputs:
+            self.quantized_inputs[x] = self.quantized_input(x, w_q.shape[0])
+        wq = b.const(f"{w_name}_int8", w_q)
+        ws = b.const(f"{w_name}_scale", w_scale)
+        n = b.name(node.name or w_name)
+        self.matmul_nodes(node, x, self.quantized_inputs[x], wq, ws, n, w_q, w_scale)
+        self.nodes.extend([
+            helper.make_node("Shape", [x], [f"{n}_xshape"]),
+            helper.make_node("Slice", [f"{n}_xshape", b.const("s0", np.array([0], dtype=np.int64)),
+                                       b.const("s1", np.array([-1], dtype=np.int64))], [f"{n}_lead"]),
+            helper.make_node("Concat", [f"{n}_lead", b.const("n", np.array([w_q.shape[1]], dtype=np.int64))],
+                             [f"{n}_yshape"], axis=0),
+            helper.make_node("Reshape", [f"{n}_y2d", f"{n}_yshape"], [node.output[0]]),
+        ])
+        self.replaced_inits.add(w_name)
+        self.summary["matmul_int8"] += 1
 
 
-def activation_channel_max(model: onnx.ModelProto, tensors: list[str],
-                           feeds: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Per-channel max |x| of the named tensors over real (unpadded) tokens of the feeds."""
-    import onnxruntime as ort
-
-    probe = onnx.ModelProto()
-    probe.CopyFrom(model)
-    known = {o.name for o in probe.graph.output}
-    for name in tensors:
-        if name not in known:
-            probe.graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    session = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    maxima: dict[str, np.ndarray] = {}
-    for feed in feeds:
-        real = feed["attention_mask"].reshape(-1).astype(bool)
-        for name, value in zip(tensors, session.run(tensors, feed)):
-            rows = value.reshape(-1, value.shape[-1])
-            if rows.shape[0] == real.shape[0]:
-                rows = rows[real]
-            channel_max = np.abs(rows).max(axis=0)
-            maxima[name] = np.maximum(maxima[name], channel_max) if name in maxima else channel_max
-    return maxima
-
-
-def quantize_per_token(src: str | Path, dst: str | Path, keep_fp32: list[str] | None = None,
-                       asymmetric_after_gelu: bool = False,
-                       calibration: list[dict[str, np.ndarray]] | None = None,
-                       smooth_alpha: float = 0.5, refine: list[str] | None = None) -> dict:
+def quantize_per_token(src: str | Path, dst: str | Path, refine: list[str] | None = None) -> dict:
     """Write the batch-independent INT8 model; return a summary of what was quantized.
 
-    keep_fp32: fnmatch patterns of MatMul node names (or weight names) left in fp32.
-    asymmetric_after_gelu: inputs coming out of a GELU get per-row asymmetric uint8 (their
-    range is one-sided, so symmetric would waste a bit); the zero-point term is subtracted as
-    a rank-1 correction (row offset x column sums of the weight). Measured worse on the
-    default model than symmetric, so off by default.
-    calibration: model feeds; when given, SmoothQuant-style scale migration: each quantized
-    input x is divided per channel by s = max|x|^alpha / max|W|^(1 - alpha) (one Mul) and the
-    weights' rows multiplied by s, so that outlier channels stop eating every token's range.
     refine: fnmatch patterns of MatMul node names whose input also gets its rounding error
     quantized (a second per-token int8 pass and a second integer GEMM): ~15-bit activations
     at twice the integer work, for the layers that need it.
     """
     model = onnx.load(str(src))
-    b = _Builder(model)
-    graph = model.graph
-    inits = {init.name: init for init in graph.initializer}
-    keep_fp32 = keep_fp32 or []
-
-    def kept(node: onnx.NodeProto) -> bool:
-        names = [node.name, *node.input]
-        return any(fnmatch.fnmatch(n, pat) for n in names for pat in keep_fp32)
-
-    producers = {out: node for node in graph.node for out in node.output}
-    consumers: dict[str, list[onnx.NodeProto]] = {}
-    for node in graph.node:
-        if _is_weight_matmul(node, inits) and not kept(node):
-            consumers.setdefault(node.input[0], []).append(node)
-    smoothing: dict[str, np.ndarray] = {}
-    if calibration:
-        act_max = activation_channel_max(model, sorted(consumers), calibration)
-        for x, nodes_of_x in consumers.items():
-            w_max = np.max([np.abs(numpy_helper.to_array(inits[n.input[1]])).max(axis=1)
-                            for n in nodes_of_x], axis=0)
-            factor = (np.maximum(act_max[x], 1e-5) ** smooth_alpha
-                      / np.maximum(w_max, 1e-5) ** (1 - smooth_alpha))
-            smoothing[x] = np.clip(factor, 1e-3, 1e3).astype(np.float32)
-        summary_smoothed = len(smoothing)
-    else:
-        summary_smoothed = 0
-    quant_of_input: dict = {}
-    new_nodes: list[onnx.NodeProto] = []
-    replaced_inits: set[str] = set()
-    summary = {"matmul_int8": 0, "matmul_fp32": 0, "gather_int8": 0}
-
-    for node in graph.node:
-        if _is_weight_matmul(node, inits):
-            if kept(node):
-                summary["matmul_fp32"] += 1
-                new_nodes.append(node)
-                continue
-            x, w_name = node.input
-            weight = numpy_helper.to_array(inits[w_name]).astype(np.float32)
-            if x in smoothing:
-                weight = weight * smoothing[x][:, None]
-            w_q, w_scale = quantize_weight_per_channel(weight)
-            if x not in quant_of_input:
-                x_in = x
-                if x in smoothing:
-                    x_in = b.name(f"{x}_smoothed")
-                    new_nodes.append(helper.make_node(
-                        "Mul", [x, b.const("inv_smooth", (1.0 / smoothing[x]).astype(np.float32))], [x_in]))
-                if asymmetric_after_gelu and _after_gelu(x, producers):
-                    nodes, x_q, x_scale, x_offset = _asymmetric_quant_nodes(b, x_in, w_q.shape[0])
-                    summary["asymmetric_inputs"] = summary.get("asymmetric_inputs", 0) + 1
-                else:
-                    (nodes, x_q, x_scale), x_offset = _activation_quant_nodes(b, x_in, w_q.shape[0]), None
-                new_nodes.extend(nodes)
-                quant_of_input[x] = (x_q, x_scale, x_offset)
-            x_q, x_scale, x_offset = quant_of_input[x]
-            wq = b.const(f"{w_name}_int8", w_q)
-            ws = b.const(f"{w_name}_scale", w_scale)
-            n = b.name(node.name or w_name)
-            # [rows, K] x [K, N] -> [rows, N], scaled per row (a_scale [rows, 1]) and per column
-            if x_offset is None and any(fnmatch.fnmatch(node.name, pat) for pat in refine or []):
-                zp = b.const("a_zp", np.array(128, dtype=np.uint8))
-                if (x, "residual") not in quant_of_input:
-                    base = x_q[:-len("_u8")]
-                    residual = f"{base}_residual"
-                    new_nodes.extend([
-                        helper.make_node("DequantizeLinear", [x_q, f"{base}_scale", f"{base}_zp"],
-                                         [f"{base}_dq"], axis=0),
-                        helper.make_node("Sub", [f"{base}_x2d", f"{base}_dq"], [residual]),
-                    ])
-                    nodes, r_q, r_scale = _activation_quant_nodes(b, residual, w_q.shape[0])
-                    new_nodes.extend(nodes)
-                    quant_of_input[(x, "residual")] = (r_q, r_scale, None)
-                r_q, r_scale, _ = quant_of_input[(x, "residual")]
-                new_nodes.extend([
-                    helper.make_node("MatMulIntegerToFloat", [x_q, wq, x_scale, ws, zp],
-                                     [f"{n}_y2d_main"], domain="com.microsoft"),
-                    helper.make_node("MatMulIntegerToFloat", [r_q, wq, r_scale, ws, zp],
-                                     [f"{n}_y2d_fine"], domain="com.microsoft"),
-                    helper.make_node("Add", [f"{n}_y2d_main", f"{n}_y2d_fine"], [f"{n}_y2d"]),
-                ])
-                summary["refined"] = summary.get("refined", 0) + 1
-            elif x_offset is None:
-                zp = b.const("a_zp", np.array(128, dtype=np.uint8))
-                new_nodes.append(helper.make_node("MatMulIntegerToFloat", [x_q, wq, x_scale, ws, zp],
-                                                  [f"{n}_y2d"], domain="com.microsoft"))
-            else:
-                colsum = b.const(f"{w_name}_colsum", (w_q.astype(np.float64).sum(axis=0) * w_scale)
-                                 .astype(np.float32))
-                new_nodes.extend([
-                    helper.make_node("MatMulIntegerToFloat", [x_q, wq, x_scale, ws],
-                                     [f"{n}_y2d_raw"], domain="com.microsoft"),
-                    helper.make_node("Mul", [x_offset, colsum], [f"{n}_zp_term"]),
-                    helper.make_node("Sub", [f"{n}_y2d_raw", f"{n}_zp_term"], [f"{n}_y2d"]),
-                ])
-            new_nodes.extend([
-                helper.make_node("Shape", [x], [f"{n}_xshape"]),
-                helper.make_node("Slice", [f"{n}_xshape", b.const("s0", np.array([0], dtype=np.int64)),
-                                           b.const("s1", np.array([-1], dtype=np.int64))], [f"{n}_lead"]),
-                helper.make_node("Concat", [f"{n}_lead", b.const("n", np.array([w_q.shape[1]], dtype=np.int64))],
-                                 [f"{n}_yshape"], axis=0),
-                helper.make_node("Reshape", [f"{n}_y2d", f"{n}_yshape"], [node.output[0]]),
-            ])
-            replaced_inits.add(w_name)
-            summary["matmul_int8"] += 1
-        elif _is_embedding_gather(node, inits):
-            new_nodes.extend(_int8_gather_nodes(b, node, inits))
-            replaced_inits.add(node.input[0])
-            summary["gather_int8"] += 1
-        else:
-            new_nodes.append(node)
-
-    summary["smoothed_inputs"] = summary_smoothed
-    _replace_graph(model, new_nodes, replaced_inits, b)
+    summary = PerTokenQuantizer(model, refine).run()
     onnx.save(model, str(dst))
     return summary
 
 
-def _int8_gather_nodes(b: _Builder, node: onnx.NodeProto, inits: dict) -> list[onnx.NodeProto]:
+def int8_gather_nodes(b: GraphBuilder, node: onnx.NodeProto, inits: dict) -> list[onnx.NodeProto]:
     """An embedding-table Gather on an int8 table with one scale per row."""
     table_name, ids = node.input
     t_q, t_scale = quantize_rows(numpy_helper.to_array(inits[table_name]).astype(np.float32))
@@ -356,8 +236,8 @@ def _int8_gather_nodes(b: _Builder, node: onnx.NodeProto, inits: dict) -> list[o
     ]
 
 
-def _replace_graph(model: onnx.ModelProto, new_nodes: list[onnx.NodeProto], replaced_inits: set[str],
-                   b: _Builder) -> None:
+def replace_graph(model: onnx.ModelProto, new_nodes: list[onnx.NodeProto], replaced_inits: set[str],
+                   b: GraphBuilder) -> None:
     graph = model.graph
     still_used = {i for node in new_nodes for i in node.input}
     kept_inits = [init for init in graph.initializer
@@ -369,69 +249,3 @@ def _replace_graph(model: onnx.ModelProto, new_nodes: list[onnx.NodeProto], repl
     if not any(o.domain == "com.microsoft" for o in model.opset_import):
         model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
     onnx.checker.check_model(model)
-
-
-def quantize_ort_dynamic(src: str | Path, dst: str | Path, per_channel: bool = True) -> None:
-    """onnxruntime's stock dynamic quantization (per-tensor activations), for comparison only."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    quantize_dynamic(str(src), str(dst), per_channel=per_channel, weight_type=QuantType.QInt8)
-
-
-def quantize_blockwise(src: str | Path, dst: str | Path, block_size: int = 64) -> dict:
-    """Write an INT8 model on onnxruntime's MatMulNBits (bits=8, accuracy_level=4): a comparison
-    variant, not shipped.
-
-    Weights: int8, one scale per block of `block_size` along K (per output column).
-    Activations: onnxruntime quantizes them to int8 in blocks of `block_size` inside the kernel,
-    so the quantization costs no extra graph nodes. Biases are folded into the op. The
-    word-embedding table is stored int8 per row, as in quantize_per_token. Measured with
-    onnxruntime 1.32: ≥ 99% agreement with fp32 and a little faster than quantize_per_token, but a
-    text alone and the same text in a batch differ by up to 2.7e-3 for some lengths, so it is
-    not batch-independent.
-    """
-    model = onnx.load(str(src))
-    b = _Builder(model)
-    graph = model.graph
-    inits = {init.name: init for init in graph.initializer}
-    bias_of_matmul = _biases_to_fold(graph, inits)
-    folded_adds = {id(add) for add, _ in bias_of_matmul.values()}
-    new_nodes: list[onnx.NodeProto] = []
-    replaced_inits: set[str] = set()
-    summary = {"matmul_int8": 0, "gather_int8": 0, "biases_folded": 0}
-    for node in graph.node:
-        if id(node) in folded_adds:
-            continue
-        if _is_weight_matmul(node, inits):
-            w_name = node.input[1]
-            weight = numpy_helper.to_array(inits[w_name]).astype(np.float32)  # [K, N]
-            k, n_cols = weight.shape
-            blocks = -(-k // block_size)
-            padded = np.zeros((n_cols, blocks * block_size), dtype=np.float32)
-            padded[:, :k] = weight.T
-            padded = padded.reshape(n_cols, blocks, block_size)
-            scale = np.abs(padded).max(axis=2) / 127.0
-            scale[scale == 0] = 1.0
-            # stored unsigned around the default zero point of 128
-            q = (np.clip(np.rint(padded / scale[:, :, None]), -127, 127) + 128).astype(np.uint8)
-            add, bias = bias_of_matmul.get(node.output[0], (None, ""))
-            inputs = [node.input[0], b.const(f"{w_name}_int8_blocks", q),
-                      b.const(f"{w_name}_block_scale", scale.reshape(-1).astype(np.float32))]
-            if bias:
-                inputs += ["", "", bias]
-                summary["biases_folded"] += 1
-            new_nodes.append(helper.make_node(
-                "MatMulNBits", inputs, [add.output[0] if add is not None else node.output[0]],
-                name=b.name(node.name or w_name), domain="com.microsoft",
-                K=k, N=n_cols, bits=8, block_size=block_size, accuracy_level=4))
-            replaced_inits.add(w_name)
-            summary["matmul_int8"] += 1
-        elif _is_embedding_gather(node, inits):
-            new_nodes.extend(_int8_gather_nodes(b, node, inits))
-            replaced_inits.add(node.input[0])
-            summary["gather_int8"] += 1
-        else:
-            new_nodes.append(node)
-    _replace_graph(model, new_nodes, replaced_inits, b)
-    onnx.save(model, str(dst))
-    return summary

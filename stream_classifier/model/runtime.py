@@ -13,10 +13,7 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from stream_classifier.model.manifest import Manifest
-
-INT8_FILE = "model.onnx"
-FP32_FILE = "model.fp32.onnx"
+from stream_classifier.model.manifest import FP32_FILE, INT8_FILE, TOKENIZER_FILE, Manifest  # noqa: F401 - FP32_FILE re-exported
 
 
 def default_threads() -> int:
@@ -75,7 +72,7 @@ class OnnxModel:
         self.variant = variant
         self.threads = threads or default_threads()
         self.session = self.open_session()
-        self.tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
+        self.tokenizer = Tokenizer.from_file(str(self.model_dir / TOKENIZER_FILE))
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
         self._disable_word_cache()

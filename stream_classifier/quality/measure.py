@@ -18,6 +18,7 @@ from stream_classifier.labels import DEFAULT_TEMPERATURE, LabelSet
 from stream_classifier.model import few_shot
 from stream_classifier.model.engines import EmbeddingEngine, abstentions, softmax
 from stream_classifier.model.evaluate import macro_f1
+from stream_classifier.model.vectors import unit_rows
 from stream_classifier.quality.background import background_texts
 from stream_classifier.quality.labeled_sets import LabeledSet
 
@@ -32,17 +33,13 @@ ZERO_SHOT_ROWS = {
 }
 
 
-def unit(rows: np.ndarray) -> np.ndarray:
-    return few_shot.unit(rows)
-
-
 def _embedded(engine: EmbeddingEngine, data: LabeledSet) -> dict:
     label_prefix = engine.model.manifest.label_prefix
     labels = data.label_set.labels
     return {
-        "texts": unit(engine.embed(data.texts)),
-        "descriptions": [unit(engine.embed(label.descriptions, label_prefix)) for label in labels],
-        "pool": {name: unit(engine.embed(data.examples[name])) for name in data.label_set.names},
+        "texts": unit_rows(engine.embed(data.texts)),
+        "descriptions": [unit_rows(engine.embed(label.descriptions, label_prefix)) for label in labels],
+        "pool": {name: unit_rows(engine.embed(data.examples[name])) for name in data.label_set.names},
     }
 
 
@@ -55,12 +52,12 @@ def _f1(data: LabeledSet, scores: np.ndarray) -> float:
 
 
 def _zero_shot(vectors: dict, background_mean: np.ndarray) -> dict[str, np.ndarray]:
-    first = unit(np.stack([d[0] for d in vectors["descriptions"]]))
-    every = unit(np.stack([d.mean(axis=0) for d in vectors["descriptions"]]))
+    first = unit_rows(np.stack([d[0] for d in vectors["descriptions"]]))
+    every = unit_rows(np.stack([d.mean(axis=0) for d in vectors["descriptions"]]))
     texts = vectors["texts"]
 
     def centred(rows: np.ndarray) -> np.ndarray:
-        return unit(rows - background_mean)
+        return unit_rows(rows - background_mean)
 
     return {"before": texts @ first.T, "centring": centred(texts) @ centred(first).T,
             "descriptions": texts @ every.T, "descriptions+centring": centred(texts) @ centred(every).T}
@@ -71,13 +68,13 @@ def _few_shot(vectors: dict, names: list[str], shots: int, seed: int) -> dict[st
     chosen = [vectors["pool"][n][rng.permutation(len(vectors["pool"][n]))[:shots]] for n in names]
     examples = np.concatenate(chosen)
     owners = np.repeat(np.arange(len(names)), [len(c) for c in chosen])
-    first = unit(np.stack([d[0] for d in vectors["descriptions"]]))
-    every = unit(np.stack([d.mean(axis=0) for d in vectors["descriptions"]]))
-    prototypes = unit(np.stack([examples[owners == j].mean(axis=0) for j in range(len(names))]))
+    first = unit_rows(np.stack([d[0] for d in vectors["descriptions"]]))
+    every = unit_rows(np.stack([d.mean(axis=0) for d in vectors["descriptions"]]))
+    prototypes = unit_rows(np.stack([examples[owners == j].mean(axis=0) for j in range(len(names))]))
     shipped, _ = few_shot.label_vectors(every, examples, owners)
     texts = vectors["texts"]
-    return {"before": texts @ unit(first + prototypes).T,  # description + centroid, equal weight
-            "fixed weight 1": texts @ unit(every + prototypes).T,
+    return {"before": texts @ unit_rows(first + prototypes).T,  # description + centroid, equal weight
+            "fixed weight 1": texts @ unit_rows(every + prototypes).T,
             "leave-one-out weight": texts @ shipped.T}
 
 
@@ -115,7 +112,7 @@ def _abstain_sweep(data: LabeledSet, vectors: dict, left_out: list[str]) -> list
     """Labels removed from the set: their texts should get the fallback, the rest keep their label."""
     names = data.label_set.names
     kept = [j for j, n in enumerate(names) if n not in left_out]
-    every = unit(np.stack([vectors["descriptions"][j].mean(axis=0) for j in kept]))
+    every = unit_rows(np.stack([vectors["descriptions"][j].mean(axis=0) for j in kept]))
     probabilities = softmax(vectors["texts"] @ every.T / DEFAULT_TEMPERATURE, axis=1)
     outside = np.array([g in left_out for g in data.gold])
     rows = []
@@ -134,7 +131,7 @@ def _abstain_sweep(data: LabeledSet, vectors: dict, left_out: list[str]) -> list
 
 def measure(engine: EmbeddingEngine, sets: list[LabeledSet], progress=lambda m: None) -> dict:
     progress(f"embedding the background sample ({len(background_texts())} texts)")
-    background_mean = unit(engine.embed(background_texts())).mean(axis=0)
+    background_mean = unit_rows(engine.embed(background_texts())).mean(axis=0)
     report: dict = {"model_id": engine.model_id, "sets": []}
     for data in sets:
         started = time.perf_counter()

@@ -11,7 +11,10 @@ from pathlib import Path
 from stream_classifier.labels import LabelSetError
 from stream_classifier.observability import Health, Metrics, ObservabilityServer, log, setup_logging
 from stream_classifier.settings import SettingsError, load_settings
-from stream_classifier.stream.pipeline import EXIT_COMMIT_STALLED, EXIT_CONFIG, Pipeline
+from stream_classifier.exit_codes import EXIT_COMMIT_STALLED, EXIT_CONFIG
+from stream_classifier.stream.fault_injection import transaction_hook_from_environment
+from stream_classifier.stream.kafka_clients import KafkaClients
+from stream_classifier.stream.pipeline import Pipeline
 
 logger = logging.getLogger("stream_classifier.run")
 
@@ -35,8 +38,8 @@ def run(config: str | Path | None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     setup_logging(settings.logging.level, settings.logging.format)
-    from stream_classifier.cli import resolve_model_dir
     from stream_classifier.model.engines import load_engine
+    from stream_classifier.model.location import resolve_model_dir
 
     metrics, health = Metrics(), Health()
     server = None
@@ -52,7 +55,8 @@ def run(config: str | Path | None) -> int:
         model_dir = resolve_model_dir(str(settings.model.dir) if settings.model.dir else None)
         engine = load_engine(model_dir, settings.model.variant, settings.model.threads,
                              cache_entries=settings.model.cache_entries)
-        pipeline = Pipeline(settings, engine, metrics, health)
+        pipeline = Pipeline(settings, engine, metrics, KafkaClients(settings, metrics), health,
+                            in_transaction_hook=transaction_hook_from_environment())
     except LabelSetError as exc:
         print(f"error: labels.file: {exc}", file=sys.stderr)
         return EXIT_CONFIG

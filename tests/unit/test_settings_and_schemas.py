@@ -72,3 +72,19 @@ def test_exactly_once_needs_a_stable_instance_id(tmp_path, capsys):
     assert "kafka.group_instance_id: required when delivery.mode is exactly_once" in capsys.readouterr().err
     path.write_text("delivery: {mode: exactly_once}\nkafka: {group_instance_id: pod-0}\n")
     assert load_settings(path).delivery.mode == "exactly_once"
+
+
+def test_output_values_and_dead_letter_headers_follow_their_models():
+    from stream_classifier.records import (DeadLetterHeaders, DeadLetterReason, OutputRecord, Rejected,
+                                           SourcePosition, dead_letter_headers, output_value)
+
+    source = SourcePosition(topic="in", partition=2, offset=7, timestamp_ms=None)
+    result = {"label": "a", "score": 0.9, "scores": {"a": 0.9, "b": 0.1}, "label_set_version": "s@1",
+              "model_id": "m"}
+    record = OutputRecord.model_validate_json(output_value("x", "文本", result, source, 1, 2.5))
+    assert (record.text, record.source, record.processing_ms) == ("文本", source, 2.5)
+    headers = dead_letter_headers(Rejected(DeadLetterReason.EMPTY_TEXT, "é" * 600), source, [("own", b"1")])
+    assert headers[0] == ("own", b"1") and not any(k == "sc.source.timestamp" for k, _ in headers)
+    parsed = DeadLetterHeaders.model_validate({k: v.decode("utf-8", "replace") for k, v in headers[1:]})
+    assert parsed.reason is DeadLetterReason.EMPTY_TEXT and parsed.source_offset == 7
+    assert len(dict(headers)["sc.error"]) == 1000
