@@ -128,7 +128,7 @@ def format_report(report: dict) -> str:
 
 
 def _cmd_labels_eval(args: argparse.Namespace) -> int:
-    from stream_classifier.cli import resolve_model_dir
+    from stream_classifier.model.location import resolve_model_dir
     from stream_classifier.model.engines import load_engine
 
     try:

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from stream_classifier.model.manifest import FP32_FILE, INT8_FILE
+
 NLI_LABELS = ["投诉", "咨询", "建议", "表扬", "其他"]
 
 BATCH_DEPENDENT = ("our engine on onnxruntime's quantize_dynamic INT8 (per-tensor activation scales: a text's "
@@ -71,8 +73,8 @@ def _one_pass(run_batch, batches: list[list[str]]) -> dict:
 
 
 def _engine_file(variant: str) -> str:
-    return {"onnx-fp32-engine": "model.fp32.onnx", "onnx-int8-batch-dependent": BATCH_DEPENDENT_FILE}.get(
-        variant, "model.onnx")
+    return {"onnx-fp32-engine": FP32_FILE, "onnx-int8-batch-dependent": BATCH_DEPENDENT_FILE}.get(
+        variant, INT8_FILE)
 
 
 def _with_batch_dependent_int8(model_dir: Path, work: Path) -> Path:
@@ -86,7 +88,7 @@ def _with_batch_dependent_int8(model_dir: Path, work: Path) -> Path:
         if not target.exists():
             target.symlink_to(source.resolve())
     if not (view / BATCH_DEPENDENT_FILE).exists():
-        quantize_ort_dynamic(model_dir / "model.fp32.onnx", view / BATCH_DEPENDENT_FILE)
+        quantize_ort_dynamic(model_dir / FP32_FILE, view / BATCH_DEPENDENT_FILE)
     return view
 
 
@@ -111,7 +113,7 @@ def _worker_embedding(variant: str, model_dir: Path, batch_size: int):
             pooled = (hidden * mask).sum(1) / mask.sum(1)
             return torch.nn.functional.normalize(pooled, dim=-1)
 
-        size = (model_dir / "model.fp32.onnx").stat().st_size
+        size = (model_dir / FP32_FILE).stat().st_size
         one_at_a_time = variant == "torch-fp32-one-at-a-time"
         run_batch = (lambda b: [embed([t]) for t in b]) if one_at_a_time else embed
     else:

@@ -29,9 +29,10 @@ import numpy as np
 import yaml
 
 from stream_classifier.corpus import stream_texts
+from stream_classifier.labels import DEFAULT_LABEL_FILE
 
 REPO = Path(__file__).resolve().parents[2]
-LABELS = REPO / "configs" / "labels" / "opinion_zh.yaml"
+LABELS = DEFAULT_LABEL_FILE
 MAX_WAIT_MS = 50  # the stream's default (configs/default.yaml)
 MAX_BATCH = 64
 
@@ -116,7 +117,7 @@ async def _load(url: str, texts: list[str], clients: int, seconds: float, label_
 
 def run_serve_bench(out_dir: Path, seconds: float = 20.0, clients: tuple[int, ...] = (1, 8, 64),
                     progress=print) -> dict:
-    from stream_classifier.cli import resolve_model_dir
+    from stream_classifier.model.location import resolve_model_dir
     from stream_classifier.labels import load_label_set
 
     out_dir.mkdir(parents=True, exist_ok=True)

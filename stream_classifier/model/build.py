@@ -97,7 +97,7 @@ def require_build_extra() -> None:
 
 def _existing(out_dir: Path, fingerprint: str) -> Manifest | None:
     manifest_path = out_dir / MANIFEST_FILE
-    if not manifest_path.exists() or not (out_dir / "model.onnx").exists():
+    if not manifest_path.exists() or not (out_dir / INT8_FILE).exists():
         return None
     try:
         manifest = Manifest.load(out_dir)

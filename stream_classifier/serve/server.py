@@ -24,7 +24,7 @@ def build_context(settings: Settings, engine=None):
     from stream_classifier.serve.worker import BatchBounds, EngineWorker
 
     if engine is None:
-        from stream_classifier.cli import resolve_model_dir
+        from stream_classifier.model.location import resolve_model_dir
         from stream_classifier.model.engines import load_engine
 
         model_dir = resolve_model_dir(str(settings.model.dir) if settings.model.dir else None)
