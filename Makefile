@@ -8,7 +8,7 @@ KAFKA_PORT ?= 9092
 PYTEST_ARGS ?=
 
 .PHONY: install install-demo kafka-jars kafka-up kafka-down kafka-clean kafka-status \
-        kafka-cluster-up kafka-cluster-down kafka-cluster-clean model eval bench test soak demo clean
+        kafka-cluster-up kafka-cluster-down kafka-cluster-clean model eval bench test helm soak demo clean
 
 # Two installs: the demo's extras (build the default model, real texts: no torch) and dev
 # (tests, benchmarks, --from-hf builds: torch). dev includes everything the demo needs.
@@ -79,8 +79,21 @@ bench: install kafka-jars
 	$(PY) -m stream_classifier bench profile --out results
 	$(PY) -m stream_classifier bench serve --out results
 
-test: install kafka-jars
+test: install kafka-jars helm
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# helm for the chart's tests: the one on PATH, or built once from the Go module proxy into .cache/bin
+HELM_VERSION := v3.19.0
+helm: .cache/bin/helm.$(HELM_VERSION)
+.cache/bin/helm.$(HELM_VERSION):
+	@if command -v helm >/dev/null 2>&1; then mkdir -p .cache/bin && touch $@; exit 0; fi; \
+	go=$$(command -v go || echo /usr/local/go/bin/go); \
+	if [ -x "$$go" ]; then \
+	  echo "building helm $(HELM_VERSION) with $$go (once)"; \
+	  mkdir -p .cache/bin && GOBIN=$(CURDIR)/.cache/bin $$go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION) && touch $@; \
+	else \
+	  echo "no helm and no Go toolchain: the Helm chart tests will be skipped"; \
+	fi
 
 # the fault-injection suite, again and again: make soak DURATION=2h
 DURATION ?= 30m

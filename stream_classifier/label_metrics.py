@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from stream_classifier.model.vectors import softmax
+
 TEMPERATURE_GRID = np.geomspace(1e-3, 1.0, 301)
 CALIBRATION_BINS = 10
 
@@ -71,12 +73,6 @@ def best_threshold(scores: np.ndarray, gold: np.ndarray) -> tuple[float | None, 
     return threshold, float(f1[k])
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def nll(logits: np.ndarray, gold: np.ndarray, temperature: float) -> float:
     z = logits / temperature
     z = z - z.max(axis=1, keepdims=True)
@@ -105,6 +101,6 @@ def suggest_temperature(logits: np.ndarray, gold: np.ndarray, current: float) ->
     return {
         "current": current, "suggested": round(best, 4),
         "nll_current": nll(logits, gold, current), "nll_suggested": float(losses.min()),
-        "ece_current": expected_calibration_error(_softmax(logits / current), gold),
-        "ece_suggested": expected_calibration_error(_softmax(logits / best), gold),
+        "ece_current": expected_calibration_error(softmax(logits / current, axis=1), gold),
+        "ece_suggested": expected_calibration_error(softmax(logits / best, axis=1), gold),
     }

@@ -15,7 +15,8 @@ from stream_classifier.label_metrics import (best_threshold, multi_label_report,
                                              suggest_temperature)
 from stream_classifier.labeled_data import LabeledDataError, LabeledRow, load_labeled
 from stream_classifier.labels import LabelSet, LabelSetError, load_label_set
-from stream_classifier.model.engines import ZeroShotEngine, softmax
+from stream_classifier.model.engines import ZeroShotEngine
+from stream_classifier.model.vectors import softmax
 from stream_classifier.progress import ProgressBar
 
 
@@ -101,7 +102,7 @@ def format_report(report: dict) -> str:
         confusion = entry["confusion"]
         if "matrix" in confusion:
             cell = max(6, *(len(n) for n in confusion["labels"]))
-            lines.append(f"  confusion (rows: gold, columns: predicted)")
+            lines.append("  confusion (rows: gold, columns: predicted)")
             lines.append("  " + " " * width + "".join(f" {n:>{cell}}" for n in confusion["labels"]))
             for name, row in zip(confusion["labels"], confusion["matrix"]):
                 lines.append(f"  {name:<{width}}" + "".join(f" {v:>{cell}d}" for v in row))

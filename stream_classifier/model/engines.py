@@ -26,13 +26,7 @@ from stream_classifier.model import few_shot
 from stream_classifier.model.pairs import (assemble_pairs, assemble_singles, pair_layout,
                                            single_layout)
 from stream_classifier.model.runtime import INT8_FILE, OnnxModel, SubBatching, length_sorted_chunks
-from stream_classifier.model.vectors import unit_rows
-
-
-def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    shifted = x - x.max(axis=axis, keepdims=True)
-    e = np.exp(shifted)
-    return e / e.sum(axis=axis, keepdims=True)
+from stream_classifier.model.vectors import softmax, unit_rows
 
 
 def abstentions(scores: np.ndarray, label_set: LabelSet) -> np.ndarray:

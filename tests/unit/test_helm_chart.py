@@ -1,24 +1,24 @@
 """The Helm chart: `helm lint`, `helm template`, and the rendered pod's environment loaded through the
 project's own settings loader — probes, ports, the KEDA trigger's group and topic, the grace period.
 
-helm: on PATH, or built by .ci/run from the Go module proxy into .cache/bin."""
+helm: on PATH, or built by `make helm` (a step of `make test`) from the Go module proxy into .cache/bin."""
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+from system_tools import find_tool, needs
 
 from stream_classifier.labels import load_label_set
 from stream_classifier.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "deploy" / "helm" / "stream-classifier"
-HELM = shutil.which("helm") or (str(REPO / ".cache" / "bin" / "helm") if (REPO / ".cache" / "bin" / "helm").exists()
-                                else None)
-pytestmark = pytest.mark.skipif(HELM is None, reason="helm not installed (.ci/run builds it into .cache/bin)")
+HELM_HINT = "`make helm` builds it into .cache/bin from the Go module proxy"
+HELM = find_tool("helm", HELM_HINT)
+pytestmark = needs(HELM, "helm", HELM_HINT)
 
 EXACTLY_ONCE = ["--set", "deliveryMode=exactly_once", "--set", "keda.enabled=true",
                 "--set", "keda.maxReplicaCount=6", "--set", "topics.inputPartitions=6",

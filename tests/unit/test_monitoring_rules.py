@@ -4,18 +4,18 @@ stay quiet) on series fixtures, and every dashboard query is valid PromQL.
 promtool comes with Debian's `prometheus` package (.ci/run installs it)."""
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
+from system_tools import find_tool, needs
 
 from monitoring_names import (DASHBOARD, REPO, RULES, dashboard_expressions, metric_names, rule_expressions,
                               with_grafana_variables)
 
-PROMTOOL = shutil.which("promtool")
-needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (apt-get install prometheus)")
+PROMTOOL_HINT = "Debian's prometheus package ships it: apt-get install prometheus"
+PROMTOOL = find_tool("promtool", PROMTOOL_HINT)
+needs_promtool = needs(PROMTOOL, "promtool", PROMTOOL_HINT)
 
 
 def promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess:
