@@ -8,7 +8,7 @@ KAFKA_PORT ?= 9092
 PYTEST_ARGS ?=
 
 .PHONY: install install-demo kafka-jars kafka-up kafka-down kafka-clean kafka-status \
-        kafka-cluster-up kafka-cluster-down kafka-cluster-clean model eval bench test helm soak demo clean
+        kafka-cluster-up kafka-cluster-down kafka-cluster-clean model eval distill bench test helm soak demo clean
 
 # Two installs: the demo's extras (build the default model, real texts: no torch) and dev
 # (tests, benchmarks, --from-hf builds: torch). dev includes everything the demo needs.
@@ -72,6 +72,12 @@ model: install-demo
 
 eval: install-demo
 	$(PY) -m stream_classifier model eval
+
+# Distil the teacher into the LAYERS-layer student from scratch (a CUDA GPU if there is one, else
+# the CPU: hours), into stream_classifier/model/weights. Resumable: run it again after a stop.
+LAYERS ?= 3
+distill: install
+	$(PY) -m stream_classifier model distill --layers $(LAYERS)
 
 bench: install kafka-jars
 	$(PY) -m stream_classifier bench engine --out results

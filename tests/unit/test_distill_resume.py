@@ -1,0 +1,78 @@
+"""`model distill` stages on a tiny teacher: an interrupted training run resumes from its
+checkpoint to the same weights as an uninterrupted one, and packaging names every input."""
+
+import json
+import shutil
+
+import numpy as np
+import torch
+from tokenizers import Tokenizer, models, pre_tokenizers
+
+from stream_classifier.model.compact_weights import load_weights, save_weights
+from stream_classifier.model.distill import Recipe, Work, picked_layers, student_init, targets, train
+
+WORDS = [f"w{i}" for i in range(40)]
+
+
+def _tiny_work(root) -> Work:
+    from transformers import BertConfig, BertModel
+
+    work = Work(root)
+    vocab = {t: i for i, t in enumerate(["<s>", "<pad>", "</s>", "<unk>", "query:"] + WORDS)}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.save(str(work.tokenizer))
+    shape = {"hidden": 32, "layers": 12, "heads": 4, "ffn": 64, "eps": 1e-12, "max_positions": 64,
+             "type_vocab": 2, "vocab": len(vocab), "full_vocab": len(vocab), "pad_id": 1}
+    work.shape.write_text(json.dumps(shape))
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=12, num_attention_heads=4,
+                        intermediate_size=64, max_position_embeddings=64)
+    state = BertModel(config, add_pooling_layer=False).state_dict()
+    save_weights(work.teacher, {k: v.numpy() for k, v in state.items() if not k.endswith("position_ids")})
+    rng = np.random.default_rng(0)
+    texts = [" ".join(rng.choice(WORDS, size=rng.integers(1, 9))) for _ in range(96)]
+    work.texts.write_text(json.dumps({"sources": [{"name": "tiny", "texts": len(texts)}], "texts": texts}))
+    return work
+
+
+def test_layers_are_picked_evenly_first_and_last_included():
+    assert picked_layers(3) == [0, 6, 11] and picked_layers(4) == [0, 4, 7, 11]
+    assert picked_layers(6) == [0, 2, 4, 7, 9, 11]
+
+
+def test_student_starts_from_the_teachers_layers(tmp_path):
+    work = _tiny_work(tmp_path / "w")
+    teacher = load_weights(work.teacher)
+    init = student_init(teacher, 3)
+    np.testing.assert_array_equal(init["encoder.layer.1.output.dense.weight"],
+                                  teacher["encoder.layer.6.output.dense.weight"])
+    assert not any(k.startswith("encoder.layer.3.") for k in init)
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
+    recipe = Recipe(held_out=16, epochs=2, batch=8, checkpoint_every=4, max_tokens=16)
+    whole = _tiny_work(tmp_path / "whole")
+    interrupted = tmp_path / "interrupted"
+    shutil.copytree(whole.root, interrupted)
+    interrupted = Work(interrupted)
+
+    train(whole, 3, recipe, "cpu")
+    assert train(interrupted, 3, recipe, "cpu", stop_at=7) is None
+    assert interrupted.checkpoint(3).exists() and not interrupted.trained(3).exists()
+    train(interrupted, 3, recipe, "cpu")
+
+    a, b = load_weights(whole.trained(3)), load_weights(interrupted.trained(3))
+    assert a.keys() == b.keys() and "embeddings.word_embeddings.weight" not in a
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    report = json.loads((interrupted.root / "trained-L3.json").read_text())
+    assert report["teacher_layers"] == [0, 6, 11] and 0 < report["held_out_cosine"] <= 1
+
+
+def test_teacher_targets_are_normalised_and_cached(tmp_path):
+    work = _tiny_work(tmp_path / "w")
+    first = targets(work, Recipe(max_tokens=16), "cpu")
+    np.testing.assert_allclose(np.linalg.norm(first, axis=1), 1.0, rtol=1e-5)
+    assert work.targets.exists()
+    np.testing.assert_array_equal(targets(work, Recipe(max_tokens=16), "cpu"), first)
