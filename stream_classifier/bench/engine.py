@@ -34,7 +34,10 @@ EMBEDDING_VARIANTS = {
     "onnx-fp32-engine": "our engine on the fp32 ONNX export",
     "onnx-int8-engine": "our engine, INT8 as shipped",
     "onnx-int8-batch-dependent": BATCH_DEPENDENT,
+    "student-fp32-engine": "our engine on the distilled student (e5-small-zh-en-L3), fp32",
+    "student-int8-engine": "our engine on the distilled student, INT8 as shipped (the default model)",
 }
+STUDENT_VARIANTS = ("student-fp32-engine", "student-int8-engine")
 NLI_VARIANTS = {
     "hf-zero-shot-pipeline": "transformers pipeline('zero-shot-classification'), default settings (baseline)",
     "onnx-fp32-engine": "our NLI engine on the fp32 ONNX export",
@@ -73,8 +76,8 @@ def _one_pass(run_batch, batches: list[list[str]]) -> dict:
 
 
 def _engine_file(variant: str) -> str:
-    return {"onnx-fp32-engine": FP32_FILE, "onnx-int8-batch-dependent": BATCH_DEPENDENT_FILE}.get(
-        variant, INT8_FILE)
+    return {"onnx-fp32-engine": FP32_FILE, "student-fp32-engine": FP32_FILE,
+            "onnx-int8-batch-dependent": BATCH_DEPENDENT_FILE}.get(variant, INT8_FILE)
 
 
 def _with_batch_dependent_int8(model_dir: Path, work: Path) -> Path:
@@ -256,21 +259,25 @@ def structbert_shaped_checkpoint(directory: Path) -> Path:
 def run_engine_bench(out_dir: Path, texts: int = 512, nli_texts: int = 48, batch_size: int = 32,
                      passes: int = 3, groups: tuple[str, ...] = ("embedding", "nli"),
                      progress=lambda m: None) -> dict:
-    from stream_classifier.model.location import default_model_dir
-    from stream_classifier.model.build import build_default, build_from_hf
+    from stream_classifier.model.build import build_from_hf
+    from stream_classifier.model.build import build_named
+    from stream_classifier.model.catalog import STUDENT, TEACHER
 
     out_dir.mkdir(parents=True, exist_ok=True)
     report: dict = {"machine": {"cpus": len(os.sched_getaffinity(0))}, "batch_size": batch_size,
                     "passes": passes, "groups": {}}
     work = Path(tempfile.gettempdir()) / "stream-classifier-bench"
     if "embedding" in groups:
-        progress("embedding: the default model, and onnxruntime's quantize_dynamic INT8 of it for reference")
-        model_dir = _with_batch_dependent_int8(build_default(default_model_dir(), quiet=True), work)
+        progress("embedding: the teacher, onnxruntime's quantize_dynamic INT8 of it for reference, the student")
+        teacher_dir = _with_batch_dependent_int8(build_named(TEACHER, quiet=True), work)
+        student_dir = build_named(STUDENT, quiet=True)
         progress("embedding group")
-        specs = {v: {"group": "embedding", "variant": v, "model_dir": str(model_dir), "texts": texts,
-                     "batch_size": batch_size} for v in EMBEDDING_VARIANTS}
+        specs = {v: {"group": "embedding", "variant": v, "texts": texts, "batch_size": batch_size,
+                     "model_dir": str(student_dir if v in STUDENT_VARIANTS else teacher_dir)}
+                 for v in EMBEDDING_VARIANTS}
         rows = _measure_group(specs, EMBEDDING_VARIANTS, passes, progress)
-        report["groups"]["embedding"] = {"texts": texts, "model": "multilingual-e5-small", "rows": rows}
+        report["groups"]["embedding"] = {"texts": texts, "model": f"{TEACHER} and its student {STUDENT}",
+                                         "rows": rows}
     if "nli" in groups:
         progress("nli: building a StructBERT-base shaped checkpoint (random weights) and its ONNX models")
         checkpoint = structbert_shaped_checkpoint(work / "structbert-base-random")
@@ -302,6 +309,11 @@ def format_table(report: dict) -> str:
             lines.append(f"| {variant} | {r['texts_per_s']:.1f} | {r['speedup_vs_baseline']:.2f} | "
                          f"{r['batch_p50_ms']:.0f} | {r['batch_p99_ms']:.0f} | {r['peak_rss_mb']:.0f} | "
                          f"{r['size_bytes'] / 1e6:.0f} |")
+        if "student-int8-engine" in group["rows"]:
+            rows = group["rows"]
+            lines.append(f"\nstudent INT8 / teacher INT8: "
+                         f"{rows['student-int8-engine']['texts_per_s'] / rows['onnx-int8-engine']['texts_per_s']:.2f}x; "
+                         f"student INT8 / baseline: {rows['student-int8-engine']['speedup_vs_baseline']:.2f}x")
     return "\n".join(lines)
 
 

@@ -4,6 +4,7 @@ Two views of the shipped INT8 embedding engine, batches as the stream makes them
 1. Per phase of a batch: tokenization (one tokenizer call), assembling the padded id matrices,
    inference (length-sorted sub-batches, onnxruntime), scoring (cosine + softmax).
 2. Inside inference: onnxruntime's own profile, time per operator type.
+3. The integer GEMMs against this CPU's int8 ceiling, measured in the same run (`int8_peak`).
 The Kafka side (polling, JSON decoding, producing, committing) is the stream bench's gap between
 the stream and the engine alone.
 """
@@ -22,16 +23,17 @@ import numpy as np
 from stream_classifier.bench.engine import bench_texts, in_batches
 
 
-def run_profile(out_dir: Path, texts: int = 512, batch_size: int = 32, progress=lambda m: None) -> dict:
-    from stream_classifier.model.location import default_model_dir
+def run_profile(out_dir: Path, texts: int = 512, batch_size: int = 32, model: str | None = None,
+                progress=lambda m: None) -> dict:
+    from stream_classifier.bench import int8_peak
     from stream_classifier.labels import DEFAULT_LABEL_FILE, load_label_set
-    from stream_classifier.model.build import build_default
     from stream_classifier.model.engines import load_engine
+    from stream_classifier.model.location import resolve_model_dir
     from stream_classifier.model.vectors import unit_rows
     from stream_classifier.model.pairs import assemble_singles
     from stream_classifier.model.runtime import SubBatching
 
-    model_dir = build_default(default_model_dir(), quiet=True)
+    model_dir = resolve_model_dir(model)
     engine = load_engine(model_dir, sub_batching=SubBatching(max_texts=batch_size), cache_entries=0)
     label_set = load_label_set(DEFAULT_LABEL_FILE)
     prepared = engine.prepare(label_set)
@@ -71,10 +73,19 @@ def run_profile(out_dir: Path, texts: int = 512, batch_size: int = 32, progress=
     trace_path.unlink()
 
     lengths = [len(r) for batch in batches for r in engine._tokenize(batch, model.manifest.text_prefix)]
+    progress("int8 matrix-multiply ceiling of this CPU (MatMulInteger micro-benchmark)")
+    hidden = int(prepared.payload.shape[1])
+    layers = int(model.manifest.quantization.get("matmul_int8", 0)) // 6  # six linear layers per BERT layer
+    ops = int8_peak.engine_int8_ops(lengths, hidden, 4 * hidden, layers)
+    gemm_s = operators.get("MatMulIntegerToFloat", 0.0)
     report = {"model": model.model_id, "texts": sum(len(b) for b in batches), "batch_size": batch_size,
               "tokens": {"mean": float(np.mean(lengths)), "p50": float(np.percentile(lengths, 50)),
                          "p90": float(np.percentile(lengths, 90)), "max": int(max(lengths))},
-              "phases_s": phases, "operators_s": dict(operators.most_common())}
+              "phases_s": phases, "operators_s": dict(operators.most_common()),
+              "int8": {"layers": layers, "useful_ops": ops,
+                       "gemm_gops": ops / gemm_s / 1e9 if gemm_s else None,
+                       "inference_gops": ops / phases["inference"] / 1e9,
+                       "peak_gops": int8_peak.measure()}}
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "bench-profile.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
@@ -92,4 +103,16 @@ def format_profile(report: dict, top: int = 12) -> str:
     total = sum(report["operators_s"].values())
     for name, seconds in list(report["operators_s"].items())[:top]:
         lines.append(f"| {name} | {seconds:.2f} | {100 * seconds / total:.1f}% |")
+    int8 = report.get("int8")
+    if int8:
+        peak = max(int8["peak_gops"].values())
+        lines += ["", f"int8 GEMM work: {int8['useful_ops'] / 1e9:.1f} G ops ({int8['layers']} layers, "
+                  "unpadded tokens)", "| int8 throughput | G ops/s | of this CPU's peak |", "|---|---|---|"]
+        for name, gops in int8["peak_gops"].items():
+            lines.append(f"| micro-benchmark: {name} | {gops:.1f} | {100 * gops / peak:.0f}% |")
+        if int8["gemm_gops"]:
+            lines.append(f"| engine, inside MatMulIntegerToFloat | {int8['gemm_gops']:.1f} | "
+                         f"{100 * int8['gemm_gops'] / peak:.0f}% |")
+        lines.append(f"| engine, whole inference | {int8['inference_gops']:.1f} | "
+                     f"{100 * int8['inference_gops'] / peak:.0f}% |")
     return "\n".join(lines)

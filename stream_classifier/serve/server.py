@@ -27,7 +27,7 @@ def build_context(settings: Settings, engine=None):
         from stream_classifier.model.location import resolve_model_dir
         from stream_classifier.model.engines import load_engine
 
-        model_dir = resolve_model_dir(str(settings.model.dir) if settings.model.dir else None)
+        model_dir = resolve_model_dir(str(settings.model.dir) if settings.model.dir else None, settings.model.name)
         engine = load_engine(model_dir, settings.model.variant, settings.model.threads,
                              cache_entries=settings.model.cache_entries)
     s = settings.serve

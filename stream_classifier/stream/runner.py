@@ -52,7 +52,7 @@ def run(config: str | Path | None) -> int:
             return EXIT_CONFIG
         log(logger, logging.INFO, "metrics endpoint", url=f"http://{settings.metrics.host}:{server.port}/metrics")
     try:
-        model_dir = resolve_model_dir(str(settings.model.dir) if settings.model.dir else None)
+        model_dir = resolve_model_dir(str(settings.model.dir) if settings.model.dir else None, settings.model.name)
         engine = load_engine(model_dir, settings.model.variant, settings.model.threads,
                              cache_entries=settings.model.cache_entries)
         pipeline = Pipeline(settings, engine, metrics, KafkaClients(settings, metrics), health,

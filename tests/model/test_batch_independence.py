@@ -49,6 +49,12 @@ def test_default_model_is_batch_independent(default_model_dir):
     _assert_batch_independent(engine, texts, load_label_set("configs/labels/opinion_zh.yaml"))
 
 
+def test_distilled_student_is_batch_independent(student_model_dir):
+    engine = load_engine(student_model_dir, cache_entries=0)
+    texts = stream_texts(limit=TEXTS, seed=11)
+    _assert_batch_independent(engine, texts, load_label_set("configs/labels/opinion_zh.yaml"))
+
+
 def test_nli_model_is_batch_independent(tmp_path):
     src = make_checkpoint(tmp_path / "ck", "bert", "nli")
     engine = load_engine(build_from_hf(src, "nli", tmp_path / "built", quiet=True), cache_entries=0)
@@ -56,8 +62,9 @@ def test_nli_model_is_batch_independent(tmp_path):
     _assert_batch_independent(engine, stream_texts(limit=TEXTS, seed=12), labels)
 
 
-def test_padding_does_not_change_an_embedding(default_model_dir):
-    engine = load_engine(default_model_dir, cache_entries=0)
+@pytest.mark.parametrize("model", ["default_model_dir", "student_model_dir"])
+def test_padding_does_not_change_an_embedding(model, request):
+    engine = load_engine(request.getfixturevalue(model), cache_entries=0)
     text = "物流很快，包装完好，下次还来"
     ids = engine.model.tokenizer.encode("query: " + text).ids
     tight = engine.model.run_padded([np.array(ids)])

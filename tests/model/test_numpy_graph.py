@@ -1,4 +1,4 @@
-"""The default model's graph, written from numpy, against the torch export it replaces.
+"""The teacher's graph, written from numpy, against the torch export it replaces.
 
 `model build` writes the fp32 graph with onnx's helper API; where torch and transformers are
 installed (the dev extra, so in `make test`) the same weights go through transformers'
@@ -20,8 +20,8 @@ TEXTS = 300
 TOLERANCE = 1e-5
 
 
-def test_the_default_model_is_built_from_numpy_and_quantized_like_the_export(default_model_dir):
-    manifest = Manifest.load(default_model_dir)
+def test_the_teacher_is_built_from_numpy_and_quantized_like_the_export(teacher_model_dir):
+    manifest = Manifest.load(teacher_model_dir)
     assert manifest.source["graph"] == "numpy"
     assert "torch" not in manifest.tools
     q = manifest.quantization
@@ -29,19 +29,19 @@ def test_the_default_model_is_built_from_numpy_and_quantized_like_the_export(def
     assert (q["matmul_int8"], q["refined"], q["gather_int8"], q["matmul_fp32"]) == (72, 48, 1, 0)
 
 
-def test_numpy_graph_equals_the_torch_export_on_real_texts(default_model_dir, tmp_path):
+def test_numpy_graph_equals_the_torch_export_on_real_texts(teacher_model_dir, tmp_path):
     torch_dir = tmp_path / "torch-export"
     torch_dir.mkdir()
-    manifest = Manifest.load(default_model_dir)
+    manifest = Manifest.load(teacher_model_dir)
     model, _ = torch_default_model()
     export_torch(model, manifest, torch_dir / FP32_FILE)
     del model
-    shutil.copyfile(default_model_dir / "tokenizer.json", torch_dir / "tokenizer.json")
+    shutil.copyfile(teacher_model_dir / "tokenizer.json", torch_dir / "tokenizer.json")
     (torch_dir / "manifest.json").write_text(json.dumps(manifest.model_dump()))
 
     texts = stream_texts(limit=TEXTS, seed=15)
     assert len(texts) == TEXTS
-    from_numpy = load_engine(default_model_dir, FP32_FILE, cache_entries=0).embed(texts)
+    from_numpy = load_engine(teacher_model_dir, FP32_FILE, cache_entries=0).embed(texts)
     from_torch = load_engine(torch_dir, FP32_FILE, cache_entries=0).embed(texts)
     assert from_numpy.shape == (TEXTS, 384)
     difference = np.abs(from_numpy - from_torch).max()

@@ -33,12 +33,24 @@ def test_environment_overrides_yaml(monkeypatch):
     ("metrics: {port: 70000}", "metrics.port"),
     ("delivery: {commit_stall_timeout_s: 0}", "delivery.commit_stall_timeout_s"),
     ("delivery: {commit_interval_s: 5, commit_stall_timeout_s: 5}", "delivery: commit_stall_timeout_s"),
+    ("model: {name: e5-large}", "model.name"),
 ])
 def test_config_errors_name_the_field(tmp_path, content, field):
     path = tmp_path / "c.yaml"
     path.write_text(content)
     with pytest.raises(SettingsError, match=field.replace(".", r"\.")):
         load_settings(path)
+
+
+def test_a_model_is_chosen_by_name_in_the_file_or_the_environment(tmp_path, monkeypatch):
+    path = tmp_path / "c.yaml"
+    path.write_text("model: {name: e5-small-zh-en-L3}")
+    assert load_settings(path).model.name == "e5-small-zh-en-L3"
+    monkeypatch.setenv("SC_MODEL__NAME", "multilingual-e5-small")
+    assert load_settings(path).model.name == "multilingual-e5-small"
+    assert load_settings(REPO / "configs" / "default.yaml").model.name == "multilingual-e5-small"
+    monkeypatch.delenv("SC_MODEL__NAME")
+    assert load_settings(REPO / "configs" / "default.yaml").model.name is None, "None: the default model"
 
 
 def test_secrets_are_secret(tmp_path, monkeypatch):
