@@ -16,7 +16,7 @@ COPY stream_classifier ./stream_classifier
 RUN pip install --no-cache-dir .
 COPY --from=build /models /models
 COPY configs ./configs
-ENV SC_MODEL__DIR=/models/multilingual-e5-small \
+ENV SC_MODEL__DIR=/models/multilingual-e5-small-zh-en \
     SC_METRICS__HOST=0.0.0.0
 EXPOSE 9400
 ENTRYPOINT ["stream-classifier"]

@@ -54,6 +54,7 @@ def _cmd_model_eval(args: argparse.Namespace) -> int:
     report = evaluate(model_dir, load_label_set(args.labels), size=args.size,
                       batch_size=args.batch_size, shots=shots, threads=args.threads,
                       check_batch_independence=not args.skip_batch_independence,
+                      reference=resolve_model_dir(args.reference) if args.reference else None,
                       progress=lambda m: print(m, file=sys.stderr))
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
@@ -242,6 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--shots", default="4,16", help="examples per label to try, comma-separated")
     ev.add_argument("--threads", type=int)
     ev.add_argument("--skip-batch-independence", action="store_true")
+    ev.add_argument("--reference", help="a model name or directory whose fp32 labels the model is compared "
+                    "with (for a distilled student: multilingual-e5-small-zh-en)")
     ev.add_argument("--json", action="store_true", help="print the report as JSON")
     ev.add_argument("--out", help="also write the JSON report to this file")
     ev.set_defaults(func=_cmd_model_eval)

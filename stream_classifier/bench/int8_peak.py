@@ -19,7 +19,6 @@ SHAPES = {  # name: (M rows of activations, K, N)
 
 
 def _session(k: int, n: int, threads: int | None):
-    import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 

