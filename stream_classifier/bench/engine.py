@@ -35,7 +35,7 @@ EMBEDDING_VARIANTS = {
     "onnx-int8-engine": "our engine, INT8 as shipped",
     "onnx-int8-batch-dependent": BATCH_DEPENDENT,
     "student-fp32-engine": "our engine on the distilled student (e5-small-zh-en-L3), fp32",
-    "student-int8-engine": "our engine on the distilled student, INT8 as shipped (the default model)",
+    "student-int8-engine": "our engine on the distilled student, INT8 as shipped (--model e5-small-zh-en-L3)",
 }
 STUDENT_VARIANTS = ("student-fp32-engine", "student-int8-engine")
 NLI_VARIANTS = {
@@ -259,8 +259,7 @@ def structbert_shaped_checkpoint(directory: Path) -> Path:
 def run_engine_bench(out_dir: Path, texts: int = 512, nli_texts: int = 48, batch_size: int = 32,
                      passes: int = 3, groups: tuple[str, ...] = ("embedding", "nli"),
                      progress=lambda m: None) -> dict:
-    from stream_classifier.model.build import build_from_hf
-    from stream_classifier.model.build import build_named
+    from stream_classifier.model.build import build_from_hf, build_named
     from stream_classifier.model.catalog import STUDENT, TEACHER
 
     out_dir.mkdir(parents=True, exist_ok=True)

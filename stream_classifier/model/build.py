@@ -174,10 +174,8 @@ def _write_tokenizer(image: E5Image, kept, path: Path) -> Path:
     return path
 
 
-STUDENT_WEIGHTS = Path(__file__).with_name("weights")
-
-
-VOCABULARY = STUDENT_WEIGHTS / "zh-en-vocabulary.npz"  # written by `model distill`, the kept piece ids
+STUDENT_WEIGHTS = Path(__file__).with_name("weights")  # written by `model distill`
+VOCABULARY = STUDENT_WEIGHTS / "zh-en-vocabulary.npz"  # the kept piece ids of the zh/en vocabulary
 
 
 def build_student(name: str, out_dir: Path | None = None, force: bool = False, quiet: bool = False,

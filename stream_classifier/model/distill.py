@@ -382,6 +382,8 @@ def train(work: Work, layers: int, recipe: Recipe, device_name: str = "auto",
 def package(work: Work, layers: int, out_dir: Path) -> Path:
     """The student's weights (trained tensors fp16, word embeddings the teacher's Q4 rows), its
     manifest, and the vocabulary's id map, in out_dir."""
+    from stream_classifier.model.vocab_trim import save_vocabulary, vocabulary_fingerprint
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     name = student_name(layers)
@@ -391,8 +393,6 @@ def package(work: Work, layers: int, out_dir: Path) -> Path:
     trained = load_weights(work.trained(layers))
     weights_path = out_dir / f"{name}.npz"
     save_weights(weights_path, {"embeddings.word_embeddings.weight": word, **trained}, half=True)
-    from stream_classifier.model.vocab_trim import save_vocabulary, vocabulary_fingerprint
-
     kept = np.load(work.kept)
     vocabulary_path = save_vocabulary(out_dir / VOCABULARY_FILE, kept)
     corpus = json.loads(work.texts.read_text(encoding="utf-8"))
