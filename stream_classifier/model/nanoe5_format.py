@@ -104,13 +104,17 @@ def read_image(path: str | Path, with_tensors: bool = True, dequantize: bool = T
                    scores, {"bos": bos, "eos": eos, "pad": pad, "unk": unk}, tensors)
 
 
-def bert_state_dict(image: E5Image) -> dict[str, np.ndarray]:
-    """Map the image's tensors to the parameter names of a transformers BertModel."""
+def bert_state_dict(image: E5Image, matrix=None) -> dict:
+    """Map the image's tensors to the parameter names of a transformers BertModel.
+
+    `matrix(name, shape)` turns a stored matrix into the value kept (default: the dequantized
+    array reshaped; `compact_weights` keeps Q4_0 blocks instead)."""
     h, t = image.hidden, image.tensors
+    matrix = matrix or (lambda name, shape: t[name].reshape(shape))
     sd = {
-        "embeddings.word_embeddings.weight": t["emb.word"].reshape(image.vocab, h),
-        "embeddings.position_embeddings.weight": t["emb.pos"].reshape(image.max_positions, h),
-        "embeddings.token_type_embeddings.weight": t["emb.type"].reshape(-1, h),
+        "embeddings.word_embeddings.weight": matrix("emb.word", (image.vocab, h)),
+        "embeddings.position_embeddings.weight": matrix("emb.pos", (image.max_positions, h)),
+        "embeddings.token_type_embeddings.weight": matrix("emb.type", (image.type_vocab, h)),
         "embeddings.LayerNorm.weight": t["emb.ln.w"],
         "embeddings.LayerNorm.bias": t["emb.ln.b"],
     }
@@ -124,9 +128,7 @@ def bert_state_dict(image: E5Image) -> dict[str, np.ndarray]:
     for layer in range(image.layers):
         for short, long in names.items():
             prefix = f"encoder.layer.{layer}.{long}"
-            w, b = t[f"l{layer}.{short}.w"], t[f"l{layer}.{short}.b"]
-            sd[f"{prefix}.weight"] = w.reshape(shapes[short]) if short in shapes else w
-            sd[f"{prefix}.bias"] = b
-    if sd["embeddings.token_type_embeddings.weight"].shape[0] != image.type_vocab:
-        raise ValueError("token type embedding rows do not match the header")
+            name = f"l{layer}.{short}.w"
+            sd[f"{prefix}.weight"] = matrix(name, shapes[short]) if short in shapes else t[name]
+            sd[f"{prefix}.bias"] = t[f"l{layer}.{short}.b"]
     return sd

@@ -24,6 +24,12 @@ def tokenizer_json(image: E5Image) -> dict:
     return document
 
 
-def write_tokenizer(image: E5Image, path: Path) -> Path:
-    Path(path).write_text(json.dumps(tokenizer_json(image), ensure_ascii=False), encoding="utf-8")
+def write_tokenizer(image: E5Image, path: Path, kept=None) -> Path:
+    """tokenizer.json; with `kept` (an id map, `vocab_trim`), only those pieces, renumbered."""
+    from stream_classifier.model.vocab_trim import trimmed_tokenizer_json
+
+    document = tokenizer_json(image)
+    if kept is not None:
+        document = trimmed_tokenizer_json(document, kept)
+    Path(path).write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
     return Path(path)
