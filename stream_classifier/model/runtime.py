@@ -5,6 +5,7 @@ Only onnxruntime, tokenizers and numpy are needed here.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,18 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
+from stream_classifier.model.cpu_features import cpu_features
 from stream_classifier.model.manifest import FP32_FILE, INT8_FILE, TOKENIZER_FILE, Manifest  # noqa: F401 - FP32_FILE re-exported
+
+log = logging.getLogger(__name__)
+SAFE_WEIGHT_LEVELS = 64  # see model/quantize.py: no vpmaddubsw pair of such weights saturates
+
+
+def needs_exact_int8_gemm(manifest: Manifest, variant: str) -> bool:
+    """An INT8 model with full-range weights (built before the 7-bit scheme, or elsewhere) on a CPU
+    whose int8 GEMM saturates: onnxruntime must convert its weights to uint8 (exact, slower)."""
+    levels = manifest.quantization.get("weight_levels", 127)
+    return variant != FP32_FILE and levels > SAFE_WEIGHT_LEVELS and cpu_features().int8_saturates
 
 
 def default_threads() -> int:
@@ -90,6 +102,11 @@ class OnnxModel:
         # other process on a 2-core machine (measured: INT8 fell from 75 to 45 texts/s with
         # four bench processes alive, and the stream fell to 0.84 of the engine).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        if needs_exact_int8_gemm(self.manifest, self.variant):
+            log.warning("%s has weights beyond +-%d and this CPU's int8 GEMM saturates (%s): running it "
+                        "exact and slower (session.x64quantprecision); rebuild it for full speed",
+                        self.model_dir, SAFE_WEIGHT_LEVELS, cpu_features().int8_kernel)
+            options.add_session_config_entry("session.x64quantprecision", "1")
         if profile_prefix is not None:
             options.enable_profiling = True
             options.profile_file_prefix = profile_prefix
