@@ -23,7 +23,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from stream_classifier.model.quantize import (GraphBuilder, PerTokenQuantizer, int8_gather_nodes,
+from stream_classifier.model.quantize import (GraphBuilder, PerTokenQuantizer, bias_adds, int8_gather_nodes,
                                               is_embedding_gather, is_weight_matmul, replace_graph)
 
 
@@ -70,28 +70,6 @@ def _after_gelu(x: str, producers: dict[str, onnx.NodeProto], depth: int = 3) ->
         frontier = [producers[i] for node in frontier if node.op_type in ("Mul", "Add", "Div")
                     for i in node.input if i in producers]
     return any(node.op_type in ("Erf", "Gelu", "BiasGelu", "FastGelu") for node in frontier)
-
-
-def _biases_to_fold(graph: onnx.GraphProto, inits: dict) -> dict[str, tuple[onnx.NodeProto, str]]:
-    """MatMul output -> (its Add, the [N] bias initializer) where that Add is its only consumer."""
-    consumers: dict[str, list[onnx.NodeProto]] = {}
-    for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
-    graph_outputs = {o.name for o in graph.output}
-    folds = {}
-    for node in graph.node:
-        if not is_weight_matmul(node, inits) or node.output[0] in graph_outputs:
-            continue
-        users = consumers.get(node.output[0], [])
-        if len(users) != 1 or users[0].op_type != "Add":
-            continue
-        add = users[0]
-        bias = add.input[0] if add.input[1] == node.output[0] else add.input[1]
-        n_cols = inits[node.input[1]].dims[-1]
-        if bias in inits and list(inits[bias].dims) == [n_cols] and inits[bias].data_type == TensorProto.FLOAT:
-            folds[node.output[0]] = (add, bias)
-    return folds
 
 
 def activation_channel_max(model: onnx.ModelProto, tensors: list[str],
@@ -175,9 +153,9 @@ class PerTokenVariant(PerTokenQuantizer):
             return x_q, x_scale, x_offset
         return super().quantized_input(x_in, k)
 
-    def matmul_nodes(self, node, x, quantized, wq, ws, n, w_q, w_scale) -> None:
+    def matmul_nodes(self, node, x, quantized, wq, ws, n, w_q, w_scale, bias=None) -> None:
         if len(quantized) == 2:
-            super().matmul_nodes(node, x, quantized, wq, ws, n, w_q, w_scale)
+            super().matmul_nodes(node, x, quantized, wq, ws, n, w_q, w_scale, bias)
             return
         x_q, x_scale, x_offset = quantized
         colsum = self.b.const(f"{node.input[1]}_colsum",
@@ -185,8 +163,10 @@ class PerTokenVariant(PerTokenQuantizer):
         self.nodes.extend([
             helper.make_node("MatMulIntegerToFloat", [x_q, wq, x_scale, ws], [f"{n}_y2d_raw"], domain="com.microsoft"),
             helper.make_node("Mul", [x_offset, colsum], [f"{n}_zp_term"]),
-            helper.make_node("Sub", [f"{n}_y2d_raw", f"{n}_zp_term"], [f"{n}_y2d"]),
+            helper.make_node("Sub", [f"{n}_y2d_raw", f"{n}_zp_term"], [f"{n}_y2d_nobias" if bias else f"{n}_y2d"]),
         ])
+        if bias:
+            self.nodes.append(helper.make_node("Add", [f"{n}_y2d_nobias", bias], [f"{n}_y2d"]))
 
 
 def quantize_per_token_variant(src: str | Path, dst: str | Path, **options) -> dict:
@@ -220,7 +200,7 @@ def quantize_blockwise(src: str | Path, dst: str | Path, block_size: int = 64) -
     b = GraphBuilder(model)
     graph = model.graph
     inits = {init.name: init for init in graph.initializer}
-    bias_of_matmul = _biases_to_fold(graph, inits)
+    bias_of_matmul = bias_adds(graph, inits)
     folded_adds = {id(add) for add, _ in bias_of_matmul.values()}
     new_nodes: list[onnx.NodeProto] = []
     replaced_inits: set[str] = set()

@@ -26,8 +26,11 @@ def test_the_teacher_is_built_from_numpy_and_quantized_like_the_export(teacher_m
     assert manifest.source["graph"] == "numpy"
     assert "torch" not in manifest.tools
     q = manifest.quantization
-    # 12 layers x 6 linear layers, the last 8 layers refined, the word-embedding table in int8
-    assert (q["matmul_int8"], q["refined"], q["gather_int8"]) == (72, 48, 1)
+    # 12 layers x 6 linear layers, query/key/value fused into one GEMM a layer, three inputs a
+    # layer refined (query/key/value, both feed-forward matrices), 7-bit weights rounded by GPTQ,
+    # the word-embedding table in int8
+    assert (q["matmul_int8"], q["fused_groups"], q["refined"], q["gather_int8"]) == (72, 12, 36, 1)
+    assert (q["weight_levels"], q["weight_rounding"]) == (64, "gptq")
     graph = onnx.load(str(teacher_model_dir / INT8_FILE), load_external_data=False).graph
     weights = {init.name for init in graph.initializer}
     assert not [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights], \

@@ -1,7 +1,8 @@
 """The shipped per-token quantizer and the comparison variants on a small hand-made graph (an
-embedding table, a linear layer with GELU, and a second linear layer sharing an input): every
+embedding table, a linear layer with GELU, and two linear layers sharing its output): every
 variant builds a valid model close to fp32, and the shipped one gives a row the same output
-alone and in a batch."""
+alone and in a batch, keeps every weight in [-64, 64] and fuses the two layers that share an
+input. test_int8_without_vnni.py runs this file again on an emulated AVX2-only CPU."""
 
 import numpy as np
 import onnx
@@ -9,7 +10,8 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from stream_classifier.model.quantize import quantize_per_token
+from stream_classifier.model.calibration import matmul_input_grams
+from stream_classifier.model.quantize import WEIGHT_LEVELS, quantize_per_token
 from stream_classifier.model.quantize_variants import quantize_blockwise, quantize_per_token_variant
 
 ROWS = 4096
@@ -29,13 +31,16 @@ def small_graph(path) -> None:
              helper.make_node("Div", ["h", "sqrt2"], ["hd"]), helper.make_node("Erf", ["hd"], ["he"]),
              helper.make_node("Add", ["he", "one"], ["hp"]), helper.make_node("Mul", ["h", "hp"], ["hm"]),
              helper.make_node("Mul", ["hm", "half"], ["g"]),
-             helper.make_node("MatMul", ["g", "W2"], ["out"], name="/layer.1/fc2/MatMul")]
+             helper.make_node("MatMul", ["g", "W2"], ["o2"], name="/layer.1/fc2/MatMul"),
+             helper.make_node("MatMul", ["g", "W3"], ["o3"], name="/layer.1/fc3/MatMul"),
+             helper.make_node("Add", ["o2", "o3"], ["out"])]
     graph = helper.make_graph(
         nodes, "small",
         [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["B", "T"]),
          helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["B", "T"])],
         [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["B", "T", 16])],
-        [weight("table", (ROWS, 32)), weight("W1", (32, 64)), weight("b1", (64,)), weight("W2", (64, 16)), *scalars])
+        [weight("table", (ROWS, 32)), weight("W1", (32, 64)), weight("b1", (64,)), weight("W2", (64, 16)),
+         weight("W3", (64, 16)), *scalars])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
 
 
@@ -73,8 +78,17 @@ def test_each_variant_stays_close_to_fp32(fp32, tmp_path, name, build):
 
 def test_the_shipped_scheme_gives_a_row_the_same_output_alone_and_in_a_batch(fp32, tmp_path):
     dst = tmp_path / "shipped.onnx"
-    summary = quantize_per_token(fp32, dst, refine=["*layer.1/*"])
-    assert summary == {"matmul_int8": 2, "gather_int8": 1, "refined": 1}
-    batched = run(dst, IDS)
+    calibration = np.random.default_rng(2).integers(0, ROWS, (16, 6)).astype(np.int64)
+    grams = matmul_input_grams(fp32, [{"input_ids": calibration, "attention_mask": np.ones_like(calibration)}])
+    summary = quantize_per_token(fp32, dst, refine=["*layer.1/*"], grams=grams)
+    assert summary == {"matmul_int8": 3, "gather_int8": 1, "refined": 1, "fused_groups": 1,
+                       "weight_levels": WEIGHT_LEVELS, "weight_rounding": "gptq"}
+    model = onnx.load(str(dst))
+    weights = {i.input[1] for i in model.graph.node if i.op_type == "MatMulIntegerToFloat"}
+    for init in model.graph.initializer:
+        if init.name in weights:
+            assert np.abs(numpy_helper.to_array(init).astype(int)).max() <= WEIGHT_LEVELS
+    reference, batched = run(fp32, IDS), run(dst, IDS)
+    assert np.abs(batched - reference).max() < 0.05 * np.abs(reference).max()
     for row in range(len(IDS)):
         assert np.array_equal(run(dst, IDS[row:row + 1])[0], batched[row])
