@@ -269,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     cq.add_argument("--size", type=int, default=2000)
     cq.add_argument("--batch-size", type=int, default=32)
     cq.add_argument("--threads", type=int)
-    cq.add_argument("--variants", help="comma-separated subset, e.g. ort-dynamic,per-token,blockwise-128 "
+    cq.add_argument("--variants", help="comma-separated subset, e.g. ort-dynamic,full-range-weights,7bit-gptq "
                     "(fp32, the reference, always runs)")
     cq.add_argument("--out", help="also write the rows as JSON")
     cq.set_defaults(func=_cmd_model_compare)

@@ -263,7 +263,10 @@ def run_engine_bench(out_dir: Path, texts: int = 512, nli_texts: int = 48, batch
     from stream_classifier.model.catalog import STUDENT, TEACHER
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    report: dict = {"machine": {"cpus": len(os.sched_getaffinity(0))}, "batch_size": batch_size,
+    from stream_classifier.model.cpu_features import cpu_features
+
+    report: dict = {"machine": {"cpus": len(os.sched_getaffinity(0)), "cpu": cpu_features().as_dict()},
+                    "batch_size": batch_size,
                     "passes": passes, "groups": {}}
     work = Path(tempfile.gettempdir()) / "stream-classifier-bench"
     if "embedding" in groups:
@@ -298,7 +301,9 @@ def run_engine_bench(out_dir: Path, texts: int = 512, nli_texts: int = 48, batch
 
 
 def format_table(report: dict) -> str:
-    lines = []
+    cpu = report["machine"].get("cpu", {})
+    lines = [f"CPU: {cpu.get('brand') or cpu.get('vendor', '?')}, {report['machine']['cpus']} cores: "
+             f"{' '.join(cpu.get('flags', []))}; onnxruntime int8 GEMM: {cpu.get('int8_kernel', '?')}"]
     for name, group in report["groups"].items():
         lines.append(f"\n{name}: {group['model']}, {group['texts']} texts, batches of {report['batch_size']}, "
                      f"median of {report['passes']} passes")

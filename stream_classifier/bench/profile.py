@@ -93,7 +93,10 @@ def run_profile(out_dir: Path, texts: int = 512, batch_size: int = 32, model: st
 
 def format_profile(report: dict, top: int = 12) -> str:
     tokens = report["tokens"]
-    lines = [f"{report['texts']} texts in batches of {report['batch_size']}, {report['model']}; tokens per text "
+    from stream_classifier.model.cpu_features import cpu_features
+
+    lines = [f"CPU: {cpu_features().describe()}",
+             f"{report['texts']} texts in batches of {report['batch_size']}, {report['model']}; tokens per text "
              f"mean {tokens['mean']:.0f}, p50 {tokens['p50']:.0f}, p90 {tokens['p90']:.0f}, max {tokens['max']}",
              "| phase of a batch | s | share |", "|---|---|---|"]
     total = sum(report["phases_s"].values())

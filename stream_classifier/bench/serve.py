@@ -29,6 +29,7 @@ import numpy as np
 import yaml
 
 from stream_classifier.corpus import stream_texts
+from stream_classifier.model.cpu_features import cpu_features
 from stream_classifier.labels import DEFAULT_LABEL_FILE
 
 REPO = Path(__file__).resolve().parents[2]
@@ -173,7 +174,7 @@ def run_serve_bench(out_dir: Path, seconds: float = 20.0, clients: tuple[int, ..
     progress("engine alone: one text per call vs batches of 64, same texts")
     report_ceiling = _engine_batch_gain(model_dir, label_set, texts[offset:offset + 256])
     report = {"engine_ceiling": report_ceiling, "seconds_per_run": seconds, "max_wait_ms": MAX_WAIT_MS, "max_batch": MAX_BATCH,
-              "label_set": label_set.version, "cpu": _cpu_model(), "cores": len(os.sched_getaffinity(0)),
+              "label_set": label_set.version, "cpu": cpu_features().describe(), "cores": len(os.sched_getaffinity(0)),
               "runs": runs}
     top = max(clients)
     ours = next(r for r in runs if r["server"] == "ours" and r["clients"] == top)
@@ -208,16 +209,6 @@ def _engine_batch_gain(model_dir: Path, label_set, texts: list[str], passes: int
     batched = len(texts) / float(np.median(timings["batches"]))
     return {"texts": len(texts), "one_per_call_texts_per_s": round(one, 1),
             "batched_texts_per_s": round(batched, 1), "batch_gain": round(batched / one, 2)}
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 def format_serve_table(report: dict) -> str:

