@@ -51,8 +51,17 @@ def measure(threads: int | None = None, repeats: int = 7) -> dict[str, float]:
     return result
 
 
-def engine_int8_ops(token_counts: list[int], hidden: int, ffn: int, layers: int) -> float:
-    """Integer multiply-adds x 2 that the encoder's quantized linear layers do for these rows
-    (padded lengths): Q, K, V, attention output (hidden x hidden each) and the two FFN matrices."""
-    per_token = layers * (4 * hidden * hidden + 2 * hidden * ffn)
-    return 2.0 * per_token * float(sum(token_counts))
+def int8_macs_per_token(model_path) -> int:
+    """Integer multiply-adds a token costs in the model's MatMulIntegerToFloat nodes: K x N of
+    each one's weight, second passes and fused query/key/value included."""
+    import onnx
+
+    model = onnx.load(str(model_path), load_external_data=False)
+    dims = {init.name: list(init.dims) for init in model.graph.initializer}
+    return sum(int(np.prod(dims[node.input[1]])) for node in model.graph.node
+               if node.op_type == "MatMulIntegerToFloat" and node.input[1] in dims)
+
+
+def engine_int8_ops(token_counts: list[int], macs_per_token: int) -> float:
+    """Integer operations (2 per multiply-add) the quantized linear layers do for these rows."""
+    return 2.0 * macs_per_token * float(sum(token_counts))

@@ -136,10 +136,10 @@ QUANT_VARIANTS = {
     "ort-dynamic": "onnxruntime quantize_dynamic, per-channel weights (per-tensor activations)",
     "full-range-weights": "release 0.1: 8-bit weights to nearest, second pass in all 4 inputs of the later layers "
                           "(saturates on AVX2)",
-    "7bit-nearest": "7-bit weights to nearest, the shipped second passes",
+    "7bit-nearest+refine": "7-bit weights to nearest, the shipped second passes",
     "7bit-gptq": "7-bit weights rounded by GPTQ, one pass everywhere",
-    "7bit-gptq+refine-later": "shipped: 7-bit GPTQ weights, second pass on the LayerNorm and GELU outputs of the later layers",
-    "7bit-gptq+refine-all": "7-bit GPTQ weights, second pass on every input",
+    "7bit-gptq+refine": "shipped: 7-bit GPTQ weights, second pass on the LayerNorm and GELU outputs of every layer",
+    "7bit-gptq+refine-all": "7-bit GPTQ weights, second pass on every input (the attention output's too)",
     "per-token+smoothquant-0.8": "7-bit weights to nearest, SmoothQuant scale migration (alpha 0.8, 128 calibration texts)",
     "per-token+asymmetric-gelu": "7-bit weights to nearest, per-row asymmetric uint8 for inputs after GELU",
     "blockwise-128": "MatMulNBits int8 (accuracy_level 4): weights and activations in blocks of 128 along K",
@@ -197,9 +197,9 @@ def compare_quantization(model_dir: Path, label_set: LabelSet, work_dir: Path, s
         "ort-dynamic": lambda dst: quantize_ort_dynamic(fp32_path, dst),
         "full-range-weights": lambda dst: quantize_per_token(
             fp32_path, dst, refine=[f"*layer.{i}/*" for i in range(layers // 3, layers)], weight_levels=127),
-        "7bit-nearest": lambda dst: quantize_per_token(fp32_path, dst, refine=shipped),
+        "7bit-nearest+refine": lambda dst: quantize_per_token(fp32_path, dst, refine=shipped),
         "7bit-gptq": lambda dst: quantize_per_token(fp32_path, dst, grams=grams()),
-        "7bit-gptq+refine-later": lambda dst: quantize_per_token(fp32_path, dst, refine=shipped, grams=grams()),
+        "7bit-gptq+refine": lambda dst: quantize_per_token(fp32_path, dst, refine=shipped, grams=grams()),
         "7bit-gptq+refine-all": lambda dst: quantize_per_token(fp32_path, dst, refine=["*"], grams=grams()),
         "per-token+smoothquant-0.8": lambda dst: quantize_per_token_variant(
             fp32_path, dst, calibration=calibration_feeds(model_dir), smooth_alpha=0.8),
