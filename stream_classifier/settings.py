@@ -3,6 +3,9 @@
     SC_KAFKA__BOOTSTRAP_SERVERS=broker:9092 SC_BATCH__MAX_SIZE=128 stream-classifier run --config FILE
 
 Validated at start-up; an error names the field. Secrets are SecretStr and never logged.
+Each field's `description` is its documentation: docs/configuration.md is generated from them
+(python -m stream_classifier_workbench.devtools.config_reference > docs/configuration.md), and
+tests/unit/test_configuration_reference.py checks the two agree.
 """
 
 from __future__ import annotations
@@ -13,8 +16,6 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
-
-from stream_classifier.serve.config import ServeSettings
 
 SECRET_MARKERS = ("password", "secret", "token", "key.pem", "private.key", "credentials")
 
@@ -32,18 +33,55 @@ class Strict(BaseModel):
 
 
 class KafkaSettings(Strict):
-    bootstrap_servers: str = "127.0.0.1:9092"
-    group_id: str = "stream-classifier"
-    group_instance_id: str | None = None
-    # librdkafka properties passed through to both clients (security.protocol, sasl.*, ssl.*,
-    # ...); values of secret-looking keys are kept as SecretStr.
-    properties: dict[str, str | SecretStr] = Field(default_factory=dict)
-    consumer: dict[str, str | SecretStr] = Field(default_factory=dict)
-    producer: dict[str, str | SecretStr] = Field(default_factory=dict)
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
-    session_timeout_ms: int = Field(default=45000, ge=1000)
-    connect_timeout_s: float = Field(default=30.0, gt=0)
+    bootstrap_servers: str = Field(
+        default="127.0.0.1:9092",
+        description="The brokers to connect to first, as a comma-separated host:port list (librdkafka's "
+        "bootstrap.servers).",
+    )
+    group_id: str = Field(
+        default="stream-classifier",
+        description="The consumer group id. The dead-letter tools' groups, the exactly-once transactional.id "
+        "and the Kafka Connect connector name on dead letters are derived from it.",
+    )
+    group_instance_id: str | None = Field(
+        default=None,
+        description="A stable name per consumer process (e.g. the pod name), set as group.instance.id "
+        "(static group membership). Required when delivery.mode is exactly_once: it makes the "
+        "transactional.id, so a restarted process fences its predecessor.",
+    )
+    properties: dict[str, str | SecretStr] = Field(
+        default_factory=dict,
+        description="librdkafka properties passed through to both clients (security.protocol, sasl.*, ssl.*, "
+        "...); values of secret-looking keys are kept as SecretStr.",
+    )
+    consumer: dict[str, str | SecretStr] = Field(
+        default_factory=dict,
+        description="librdkafka properties for the consumer only, applied over kafka.properties; values of "
+        "secret-looking keys are kept as SecretStr.",
+    )
+    producer: dict[str, str | SecretStr] = Field(
+        default_factory=dict,
+        description="librdkafka properties for the producer only, applied over kafka.properties; values of "
+        "secret-looking keys are kept as SecretStr.",
+    )
+    sasl_username: str | None = Field(
+        default=None,
+        description="The SASL user name (sasl.username); when set, it wins over one given in the properties.",
+    )
+    sasl_password: SecretStr | None = Field(
+        default=None,
+        description="The SASL password (sasl.password); when set, it wins over one given in the properties. "
+        "Give it by environment (`SC_KAFKA__SASL_PASSWORD`) rather than in the file.",
+    )
+    session_timeout_ms: int = Field(
+        default=45000, ge=1000, description="The consumer group session timeout in milliseconds (session.timeout.ms)."
+    )
+    connect_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long, in seconds, start-up waits for the cluster to answer (and, with exactly_once, "
+        "for the producer's transactions to initialise) before it gives up.",
+    )
 
     @field_validator("properties", "consumer", "producer", mode="before")
     @classmethod
@@ -62,8 +100,11 @@ class KafkaSettings(Strict):
     def client_config(self, role: Literal["consumer", "producer", "admin"]) -> dict[str, str]:
         """The librdkafka configuration with secrets revealed (for the client only)."""
         config: dict[str, str] = {"bootstrap.servers": self.bootstrap_servers}
-        extra = {**self.properties, **(self.consumer if role == "consumer" else {}),
-                 **(self.producer if role == "producer" else {})}
+        extra = {
+            **self.properties,
+            **(self.consumer if role == "consumer" else {}),
+            **(self.producer if role == "producer" else {}),
+        }
         for key, value in extra.items():
             config[key] = value.get_secret_value() if isinstance(value, SecretStr) else value
         if self.sasl_username is not None:
@@ -77,44 +118,93 @@ class KafkaSettings(Strict):
 
 
 class TopicSettings(Strict):
-    input: str = "posts"
-    output: str = "posts-labeled"
-    dead_letter: str = "posts-dead-letter"
-    # also write Kafka Connect's __connect.errors.* headers on dead letters (beside the sc.* ones)
-    dead_letter_connect_headers: bool = False
+    input: str = Field(
+        default="posts", description="The topic the records to label are read from. The three topics must all differ."
+    )
+    output: str = Field(default="posts-labeled", description="The topic the labeled records are written to.")
+    dead_letter: str = Field(
+        default="posts-dead-letter",
+        description="The topic records that cannot be labeled are written to, with the reason in sc.* headers.",
+    )
+    dead_letter_connect_headers: bool = Field(
+        default=False,
+        description="Also write Kafka Connect's __connect.errors.* headers on dead letters (beside the sc.* ones).",
+    )
 
     @model_validator(mode="after")
-    def _distinct(self) -> "TopicSettings":
+    def _distinct(self) -> TopicSettings:
         if len({self.input, self.output, self.dead_letter}) != 3:
             raise ValueError("input, output and dead_letter must be three different topics")
         return self
 
 
 class InputSettings(Strict):
-    format: Literal["json", "text"] = "json"
-    text_field: str = "text"
-    id_field: str = "id"
-    max_text_bytes: int = Field(default=16384, ge=1)
+    format: Literal["json", "text"] = Field(
+        default="json",
+        description="How a record's value is read: json, an object with the text (and optionally an id) in "
+        "named fields; text, the whole value is the text.",
+    )
+    text_field: str = Field(
+        default="text", description="The JSON field holding the text to label; a record without it is dead-lettered."
+    )
+    id_field: str = Field(
+        default="id",
+        description="The JSON field holding the record's optional id (a string or an integer), copied to "
+        "the output record.",
+    )
+    max_text_bytes: int = Field(
+        default=16384,
+        ge=1,
+        description="The longest text accepted, in UTF-8 bytes; a longer one is dead-lettered (text_too_long).",
+    )
 
 
 class OutputSettings(Strict):
-    include_text: bool = True
+    include_text: bool = Field(
+        default=True, description="Whether each output record repeats the input text; when false, its text is null."
+    )
 
 
 class BatchSettings(Strict):
-    max_size: int = Field(default=64, ge=1, le=4096)
-    max_wait_ms: int = Field(default=50, ge=0)
-    max_tokens: int = Field(default=16384, ge=16)
+    max_size: int = Field(
+        default=64, ge=1, le=4096, description="The most records (texts, in serve) in one batch run through the model."
+    )
+    max_wait_ms: int = Field(
+        default=50,
+        ge=0,
+        description="How long, in milliseconds, a batch that is not full waits for more records before it "
+        "runs (in serve, only with serve.wait_when_idle).",
+    )
+    max_tokens: int = Field(
+        default=16384,
+        ge=16,
+        description="The token budget of a batch: it runs as soon as its texts' estimated tokens reach this.",
+    )
 
 
 class ModelSettings(Strict):
-    # a model by name (stream_classifier.model.catalog), built on first use; None: the default model
-    name: str | None = None
-    dir: Path | None = None  # any built model directory; wins over name
-    variant: str = "model.onnx"
-    threads: int | None = Field(default=None, ge=1)
-    cache_entries: int = Field(default=50000, ge=0)
-
+    name: str | None = Field(
+        default=None,
+        description="A model by name (stream_classifier.model.catalog), built on first use; null means the "
+        "default model.",
+    )
+    dir: Path | None = Field(default=None, description="Any built model directory; it wins over model.name.")
+    variant: str = Field(
+        default="model.onnx",
+        description="The ONNX file to run in the model directory: model.onnx is the shipped INT8 model, "
+        "model.fp32.onnx the float one kept for evaluation.",
+    )
+    threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="onnxruntime's intra-op threads; null means one per CPU available to the process.",
+    )
+    cache_entries: int = Field(
+        default=50000,
+        ge=0,
+        description="The size of the repeat cache, an LRU of (text, label-set version, model) -> scores; "
+        "0 turns it off.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -125,80 +215,252 @@ class ModelSettings(Strict):
 
 
 class LabelSettings(Strict):
-    file: Path = Path("configs/labels/opinion_zh.yaml")
-    watch_interval_s: float = Field(default=1.0, gt=0)
+    file: Path = Field(
+        default=Path("configs/labels/opinion_zh.yaml"),
+        description="The label-set YAML file; a change to it (or SIGHUP, for the stream) is picked up "
+        "without a restart.",
+    )
+    watch_interval_s: float = Field(
+        default=1.0, gt=0, description="How often, in seconds, label-set files are checked for changes."
+    )
 
 
 class DeliverySettings(Strict):
-    mode: Literal["at_least_once", "exactly_once"] = "at_least_once"
-    commit_interval_s: float = Field(default=1.0, gt=0)
-    max_in_flight: int = Field(default=20000, ge=1)  # produced but not yet acknowledged
-    flush_timeout_s: float = Field(default=30.0, gt=0)
-    # the commit watchdog: a partition whose committable offset stays ahead of its committed offset
-    # this long without a successful commit (at-least-once) or transaction (exactly-once) ends the
-    # process with exit code 5 after one bounded synchronous retry
-    commit_stall_timeout_s: float = Field(default=60.0, gt=0)
-    # exactly_once: how long the broker lets a transaction stay open before aborting it
-    transaction_timeout_ms: int = Field(default=60000, ge=1000)
+    mode: Literal["at_least_once", "exactly_once"] = Field(
+        default="at_least_once",
+        description="at_least_once commits offsets after the outputs are acknowledged (a crash may repeat a "
+        "few outputs); exactly_once runs one Kafka transaction per batch (outputs, dead letters "
+        "and input offsets commit together) and needs kafka.group_instance_id.",
+    )
+    commit_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often, in seconds, acknowledged offsets are committed (at_least_once; exactly_once "
+        "commits them in each batch's transaction).",
+    )
+    max_in_flight: int = Field(
+        default=20000,
+        ge=1,
+        description="The most records produced but not yet acknowledged; at this many, fetching pauses until "
+        "half of them are acknowledged (at_least_once; exactly_once commits each batch's "
+        "transaction before the next).",
+    )
+    flush_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="The bound, in seconds, on a blocking Kafka call: a producer flush, a synchronous commit, "
+        "a transaction's commit or abort, closing the consumer.",
+    )
+    commit_stall_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="The commit watchdog: a partition whose committable offset stays ahead of its committed "
+        "offset this long without a successful commit (at-least-once) or transaction "
+        "(exactly-once) ends the process with exit code 5 after one bounded synchronous retry. "
+        "It must be longer than delivery.commit_interval_s.",
+    )
+    transaction_timeout_ms: int = Field(
+        default=60000,
+        ge=1000,
+        description="With exactly_once, how long, in milliseconds, the broker lets a transaction stay open "
+        "before aborting it (transaction.timeout.ms).",
+    )
 
     @model_validator(mode="after")
-    def _watchdog_outlasts_the_commit_interval(self) -> "DeliverySettings":
+    def _watchdog_outlasts_the_commit_interval(self) -> DeliverySettings:
         if self.commit_stall_timeout_s <= self.commit_interval_s:
-            raise ValueError(f"commit_stall_timeout_s ({self.commit_stall_timeout_s:g}) must be longer than "
-                             f"commit_interval_s ({self.commit_interval_s:g}), or every interval reads as a stall")
+            raise ValueError(
+                f"commit_stall_timeout_s ({self.commit_stall_timeout_s:g}) must be longer than "
+                f"commit_interval_s ({self.commit_interval_s:g}), or every interval reads as a stall"
+            )
         return self
 
 
 class GuardSettings(Strict):
     """Stop when the dead-letter share over the last `window` records exceeds `max_ratio`."""
 
-    enabled: bool = True
-    window: int = Field(default=500, ge=1)
-    min_records: int = Field(default=100, ge=1)
-    max_ratio: float = Field(default=0.5, gt=0, le=1)
-    idle_release_s: float = Field(default=2.0, gt=0)
+    enabled: bool = Field(
+        default=True, description="Whether the dead-letter guard runs; when off, nothing is measured or held back."
+    )
+    window: int = Field(
+        default=500,
+        ge=1,
+        description="The number of latest records the dead-letter share is measured over; their offsets are "
+        "not committed until they leave the window.",
+    )
+    min_records: int = Field(
+        default=100,
+        ge=1,
+        description="The guard trips only once the window holds at least this many records (or window "
+        "records, if fewer).",
+    )
+    max_ratio: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="The dead-letter share above which the guard stops the process (exit code 3).",
+    )
+    idle_release_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="After this many seconds without records, an untripped guard releases its window so its "
+        "offsets can be committed.",
+    )
 
 
 class MetricsSettings(Strict):
-    host: str = "127.0.0.1"
-    port: int = Field(default=9400, ge=0, le=65535)  # 0: no HTTP endpoint
-    statistics_interval_ms: int = Field(default=5000, ge=0)
+    host: str = Field(
+        default="127.0.0.1",
+        description="The address the stream's HTTP endpoint (/metrics, /healthz, /readyz) listens on.",
+    )
+    port: int = Field(
+        default=9400, ge=0, le=65535, description="The port of the stream's HTTP endpoint; 0 means no HTTP endpoint."
+    )
+    statistics_interval_ms: int = Field(
+        default=5000,
+        ge=0,
+        description="How often, in milliseconds, librdkafka reports the consumer's statistics "
+        "(statistics.interval.ms), the source of the consumer-lag metric; 0 turns them off.",
+    )
 
 
 class LoggingSettings(Strict):
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    format: Literal["json", "text"] = "json"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="The lowest level of the log records written to stderr."
+    )
+    format: Literal["json", "text"] = Field(
+        default="json",
+        description="json writes one JSON object per log record; text a plain line (time, level, logger, message).",
+    )
+
+
+class LiveViewSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(
+        default=True, description="Whether the server reads topics.output and topics.dead_letter for the page."
+    )
+    history: int = Field(
+        default=300,
+        ge=0,
+        le=100_000,
+        description="The number of records read back from the end of each partition at start; 0 starts at the end.",
+    )
+    bucket_s: int = Field(
+        default=5, ge=1, le=3600, description="The width, in seconds, of a bar of the label-share chart."
+    )
+    buckets: int = Field(default=60, ge=2, le=1440, description="The number of bars kept in the chart.")
+    latest: int = Field(default=30, ge=1, le=500, description="The number of latest records shown.")
+
+
+class ServeSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field(default="127.0.0.1", description="The address the HTTP server listens on.")
+    port: int = Field(
+        default=8000,
+        ge=0,
+        le=65535,
+        description="The port the HTTP server listens on; 0 means any free port (printed at start).",
+    )
+    label_files: list[Path] = Field(
+        default_factory=list,
+        description="Named label sets served by /v1/label-sets: files, keyed by the set's own `name`; the "
+        "stream's labels.file is always one of them.",
+    )
+    token: SecretStr | None = Field(
+        default=None,
+        description="PUT /v1/label-sets/{name} needs `Authorization: Bearer <token>`; with no token, writes "
+        "are refused.",
+    )
+    wait_when_idle: bool = Field(
+        default=False,
+        description="False (continuous batching): an idle engine starts at once on what is queued, and what "
+        "arrives during a forward pass forms the next batch (batch.max_size, batch.max_tokens "
+        "still bound it). True: a batch waits up to batch.max_wait_ms for company, as the "
+        "stream's does.",
+    )
+    max_queue: int = Field(
+        default=256,
+        ge=1,
+        description="The most texts waiting for the engine; a request that would exceed it is answered 429.",
+    )
+    request_timeout_s: float = Field(
+        default=10.0, gt=0, description="A request not answered within this many seconds is answered 503."
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        description="The largest request body accepted, in bytes; a larger one is answered 413.",
+    )
+    max_texts: int = Field(
+        default=64, ge=1, description="The most texts per request; it must not exceed serve.max_queue."
+    )
+    max_text_chars: int = Field(
+        default=4000, ge=1, description="The longest text accepted in a request, in characters."
+    )
+    live: LiveViewSettings = Field(
+        default_factory=LiveViewSettings, description="The live view of the labeled stream on the server's page."
+    )
+
+    @model_validator(mode="after")
+    def _a_request_fits_the_queue(self) -> ServeSettings:
+        if self.max_texts > self.max_queue:
+            raise ValueError(
+                f"max_texts ({self.max_texts}) must not exceed max_queue ({self.max_queue}): "
+                "a request that big could never be queued"
+            )
+        return self
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SC_", env_nested_delimiter="__", extra="forbid")
 
-    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
-    topics: TopicSettings = Field(default_factory=TopicSettings)
-    input: InputSettings = Field(default_factory=InputSettings)
-    output: OutputSettings = Field(default_factory=OutputSettings)
-    batch: BatchSettings = Field(default_factory=BatchSettings)
-    model: ModelSettings = Field(default_factory=ModelSettings)
-    labels: LabelSettings = Field(default_factory=LabelSettings)
-    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
-    dead_letter_guard: GuardSettings = Field(default_factory=GuardSettings)
-    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
-    logging: LoggingSettings = Field(default_factory=LoggingSettings)
-    serve: ServeSettings = Field(default_factory=ServeSettings)  # stream-classifier serve
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings, description="The Kafka cluster and its clients.")
+    topics: TopicSettings = Field(
+        default_factory=TopicSettings, description="The input, output and dead-letter topics."
+    )
+    input: InputSettings = Field(default_factory=InputSettings, description="How input records are read.")
+    output: OutputSettings = Field(default_factory=OutputSettings, description="What output records contain.")
+    batch: BatchSettings = Field(default_factory=BatchSettings, description="How records are batched for the model.")
+    model: ModelSettings = Field(
+        default_factory=ModelSettings, description="The model that labels the texts and how it runs."
+    )
+    labels: LabelSettings = Field(default_factory=LabelSettings, description="The label set the stream assigns.")
+    delivery: DeliverySettings = Field(
+        default_factory=DeliverySettings, description="Delivery guarantees, commits and their timeouts."
+    )
+    dead_letter_guard: GuardSettings = Field(
+        default_factory=GuardSettings,
+        description="Stops the stream when too large a share of the latest records is dead-lettered.",
+    )
+    metrics: MetricsSettings = Field(
+        default_factory=MetricsSettings, description="The stream's metrics and health endpoint."
+    )
+    logging: LoggingSettings = Field(default_factory=LoggingSettings, description="Log level and format.")
+    serve: ServeSettings = Field(
+        default_factory=ServeSettings, description="The HTTP server (stream-classifier serve)."
+    )
 
     @model_validator(mode="after")
-    def _exactly_once_needs_an_instance_id(self) -> "Settings":
+    def _exactly_once_needs_an_instance_id(self) -> Settings:
         if self.delivery.mode == "exactly_once" and not self.kafka.group_instance_id:
             raise ValueError(
                 "kafka.group_instance_id: required when delivery.mode is exactly_once; a stable name per "
                 "consumer process (e.g. the pod name). It makes the transactional.id, so a restarted "
-                "process fences its predecessor instead of waiting for its transaction to time out")
+                "process fences its predecessor instead of waiting for its transaction to time out"
+            )
         return self
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings: PydanticBaseSettingsSource,
-                                   env_settings: PydanticBaseSettingsSource, dotenv_settings,
-                                   file_secret_settings) -> tuple[PydanticBaseSettingsSource, ...]:
+    def settings_customise_sources(
+        cls,
+        settings_cls,
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings,
+        file_secret_settings,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
         # environment over the YAML file (passed as init kwargs by load_settings)
         return env_settings, init_settings
 

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from kafka_helpers import Topics, free_ports  # noqa: E402
 
-from stream_classifier.devtools.kafka_broker import LocalKafka  # noqa: E402
+from stream_classifier_workbench.devtools.kafka_broker import LocalKafka  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +46,7 @@ def topics(kafka_bootstrap):
 @pytest.fixture(scope="session")
 def default_model_dir():
     """The real default model, built offline from PyPI packages (cached between runs)."""
-    from stream_classifier.model.build import build_default
+    from stream_classifier_workbench.building.build import build_default
 
     return build_default(quiet=True)
 
@@ -54,8 +54,8 @@ def default_model_dir():
 @pytest.fixture(scope="session")
 def teacher_model_dir():
     """multilingual-e5-small with its full 250,002-piece vocabulary."""
-    from stream_classifier.model.build import build_named
     from stream_classifier.model.catalog import TEACHER
+    from stream_classifier_workbench.building.build import build_named
 
     return build_named(TEACHER, quiet=True)
 
@@ -63,7 +63,7 @@ def teacher_model_dir():
 @pytest.fixture(scope="session")
 def student_model_dir():
     """The distilled 3-layer student, built from the weights committed in model/weights."""
-    from stream_classifier.model.build import build_named
     from stream_classifier.model.catalog import STUDENT
+    from stream_classifier_workbench.building.build import build_named
 
     return build_named(STUDENT, quiet=True)

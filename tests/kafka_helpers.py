@@ -43,12 +43,17 @@ def unique_name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-def new_topic(name: str, partitions: int, replication: int, config: dict[str, str] | None = None,
-              placement: list[int] | None = None) -> NewTopic:
+def new_topic(
+    name: str,
+    partitions: int,
+    replication: int,
+    config: dict[str, str] | None = None,
+    placement: list[int] | None = None,
+) -> NewTopic:
     """placement: the broker ids that hold every partition's replicas, leaders taking turns."""
     if not placement:
         return NewTopic(name, partitions, replication, config=config or {})
-    assignment = [placement[i % len(placement):] + placement[:i % len(placement)] for i in range(partitions)]
+    assignment = [placement[i % len(placement) :] + placement[: i % len(placement)] for i in range(partitions)]
     return NewTopic(name, num_partitions=partitions, replica_assignment=assignment, config=config or {})
 
 
@@ -62,12 +67,19 @@ class Topics:
     def __post_init__(self) -> None:
         self.admin = AdminClient({"bootstrap.servers": self.bootstrap})
 
-    def create(self, prefix: str = "t", partitions: int = 1, replication: int = 1,
-               config: dict[str, str] | None = None, placement: list[int] | None = None) -> str:
+    def create(
+        self,
+        prefix: str = "t",
+        partitions: int = 1,
+        replication: int = 1,
+        config: dict[str, str] | None = None,
+        placement: list[int] | None = None,
+    ) -> str:
         """placement: the broker ids that hold every partition's replicas (replication = their number)."""
         name = unique_name(prefix)
-        futures = self.admin.create_topics([new_topic(name, partitions, replication, config, placement)],
-                                           operation_timeout=30)
+        futures = self.admin.create_topics(
+            [new_topic(name, partitions, replication, config, placement)], operation_timeout=30
+        )
         futures[name].result(timeout=60)
         self.created.append(name)
         return name

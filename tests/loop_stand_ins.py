@@ -18,19 +18,43 @@ from stream_classifier.stream.pipeline import Pipeline
 
 
 class StandInMessage:
-    def __init__(self, topic: str, partition: int, offset: int, value: bytes | None, key: bytes | None = None,
-                 timestamp_ms: int = 1_700_000_000_000, headers=None, error: KafkaError | None = None):
+    def __init__(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        value: bytes | None,
+        key: bytes | None = None,
+        timestamp_ms: int = 1_700_000_000_000,
+        headers=None,
+        error: KafkaError | None = None,
+    ):
         self._topic, self._partition, self._offset = topic, partition, offset
         self._value, self._key, self._ts, self._headers, self._error = value, key, timestamp_ms, headers, error
 
-    def topic(self): return self._topic
-    def partition(self): return self._partition
-    def offset(self): return self._offset
-    def value(self): return self._value
-    def key(self): return self._key
-    def headers(self): return self._headers
-    def error(self): return self._error
-    def timestamp(self): return TIMESTAMP_CREATE_TIME, self._ts
+    def topic(self):
+        return self._topic
+
+    def partition(self):
+        return self._partition
+
+    def offset(self):
+        return self._offset
+
+    def value(self):
+        return self._value
+
+    def key(self):
+        return self._key
+
+    def headers(self):
+        return self._headers
+
+    def error(self):
+        return self._error
+
+    def timestamp(self):
+        return TIMESTAMP_CREATE_TIME, self._ts
 
 
 class StandInConsumer:
@@ -106,8 +130,10 @@ class StandInConsumer:
         return [TopicPartition(t.topic, t.partition, t.offset) for t in offsets]
 
     def committed(self, partitions, timeout=None):
-        return [TopicPartition(p.topic, p.partition, self.group_offsets.get((p.topic, p.partition), -1001))
-                for p in partitions]
+        return [
+            TopicPartition(p.topic, p.partition, self.group_offsets.get((p.topic, p.partition), -1001))
+            for p in partitions
+        ]
 
     def seek(self, tp: TopicPartition) -> None:
         self.seeks.append((tp.topic, tp.partition, tp.offset))
@@ -228,20 +254,29 @@ class StandInEngine:
         if any("boom" in t for t in texts):
             raise RuntimeError("inference failed on purpose")
         scores = np.tile(np.linspace(1.0, 0.0, len(label_set.names)), (len(texts), 1))
-        return Classification(label_set, scores / scores.sum(axis=1, keepdims=True), self.model_id,
-                              label_set.version)
+        return Classification(label_set, scores / scores.sum(axis=1, keepdims=True), self.model_id, label_set.version)
 
 
 def make_pipeline(mode: str = "at_least_once", hook=None, **overrides) -> tuple[Pipeline, StandInClients]:
-    delivery = {"mode": mode, "commit_stall_timeout_s": 60, "flush_timeout_s": 0.2, "commit_interval_s": 0.001,
-                **overrides.pop("delivery", {})}
+    delivery = {
+        "mode": mode,
+        "commit_stall_timeout_s": 60,
+        "flush_timeout_s": 0.2,
+        "commit_interval_s": 0.001,
+        **overrides.pop("delivery", {}),
+    }
     kafka = {"group_instance_id": "unit"} if mode == "exactly_once" else {}
     # the guard holds back the offsets of its window (released after 2 s idle): on only where a test asks
     overrides["dead_letter_guard"] = {"enabled": False, **overrides.get("dead_letter_guard", {})}
-    settings = load_settings("configs/default.yaml", labels={"file": "configs/labels/sentiment.yaml"},
-                             delivery=delivery, kafka=kafka, topics={"input": "in", "output": "out",
-                                                                     "dead_letter": "dlq"},
-                             batch={"max_size": 4, "max_wait_ms": 0, **overrides.pop("batch", {})}, **overrides)
+    settings = load_settings(
+        "configs/default.yaml",
+        labels={"file": "configs/labels/sentiment.yaml"},
+        delivery=delivery,
+        kafka=kafka,
+        topics={"input": "in", "output": "out", "dead_letter": "dlq"},
+        batch={"max_size": 4, "max_wait_ms": 0, **overrides.pop("batch", {})},
+        **overrides,
+    )
     clients = StandInClients()
     pipeline = Pipeline(settings, StandInEngine(), Metrics(), clients, Health(), in_transaction_hook=hook)
     return pipeline, clients

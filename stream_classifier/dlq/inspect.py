@@ -18,10 +18,16 @@ def preview(value: bytes | None, chars: int = PREVIEW_CHARS) -> str | None:
 
 
 def sample_entry(dead: DeadLetter) -> dict:
-    return {"dead_letter": dead.position, "key": preview(dead.key), "value": preview(dead.value),
-            "error": dead.error, "replay_count": dead.replay_count,
-            "source": None if dead.source_topic is None else
-            f"{dead.source_topic}/{dead.source_partition}/{dead.source_offset}"}
+    return {
+        "dead_letter": dead.position,
+        "key": preview(dead.key),
+        "value": preview(dead.value),
+        "error": dead.error,
+        "replay_count": dead.replay_count,
+        "source": None
+        if dead.source_topic is None
+        else f"{dead.source_topic}/{dead.source_partition}/{dead.source_offset}",
+    }
 
 
 def inspect_topic(consumer, topic: str, sample_per_reason: int = 3) -> dict:
@@ -41,8 +47,9 @@ def inspect_topic(consumer, topic: str, sample_per_reason: int = 3) -> dict:
         "total": sum(by_reason.values()),
         "by_reason": dict(by_reason.most_common()),
         # per reason, how many dead letters had been replayed 0, 1, 2, ... times before failing
-        "by_replay_count": {reason: {str(n): c for n, c in sorted(counts.items())}
-                            for reason, counts in replayed.items()},
+        "by_replay_count": {
+            reason: {str(n): c for n, c in sorted(counts.items())} for reason, counts in replayed.items()
+        },
         "by_source_topic": dict(sources.most_common()),
         "end_offsets": {str(p): o for p, o in snap.ends.items()},
         "samples": dict(samples),
@@ -60,8 +67,10 @@ def format_inspection(report: dict) -> str:
         lines.append("")
         lines.append(f"sample of {reason}:")
         for entry in entries:
-            lines.append(f"  {entry['dead_letter']} key={entry['key']!r} from {entry['source']}"
-                         f"{' replayed ' + str(entry['replay_count']) + 'x' if entry['replay_count'] else ''}")
+            lines.append(
+                f"  {entry['dead_letter']} key={entry['key']!r} from {entry['source']}"
+                f"{' replayed ' + str(entry['replay_count']) + 'x' if entry['replay_count'] else ''}"
+            )
             lines.append(f"    error: {entry['error']}")
             lines.append(f"    value: {entry['value']!r}")
     return "\n".join(lines)

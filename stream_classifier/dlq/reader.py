@@ -19,7 +19,7 @@ class DeadLetterTopicError(RuntimeError):
 class Snapshot:
     topic: str
     starts: dict[int, int]  # per partition, the first offset read
-    ends: dict[int, int]    # per partition, the end offset when reading began (not read past)
+    ends: dict[int, int]  # per partition, the end offset when reading began (not read past)
 
 
 def partitions_of(consumer: Consumer, topic: str, timeout: float) -> list[int]:
@@ -31,8 +31,7 @@ def partitions_of(consumer: Consumer, topic: str, timeout: float) -> list[int]:
     return sorted(described.partitions)
 
 
-def snapshot(consumer: Consumer, topic: str, start: dict[int, int] | None = None,
-             timeout: float = 30.0) -> Snapshot:
+def snapshot(consumer: Consumer, topic: str, start: dict[int, int] | None = None, timeout: float = 30.0) -> Snapshot:
     """start: per partition, where to begin (missing or below the log start: the log start)."""
     starts, ends = {}, {}
     for partition in partitions_of(consumer, topic, timeout):
@@ -50,8 +49,12 @@ def read(consumer: Consumer, snap: Snapshot, idle_timeout: float = 30.0) -> Iter
     pending = {p for p in snap.ends if snap.starts[p] < snap.ends[p]}
     if not pending:
         return
-    consumer.assign([TopicPartition(snap.topic, p, snap.starts[p] if snap.starts[p] > 0 else OFFSET_BEGINNING)
-                     for p in sorted(pending)])
+    consumer.assign(
+        [
+            TopicPartition(snap.topic, p, snap.starts[p] if snap.starts[p] > 0 else OFFSET_BEGINNING)
+            for p in sorted(pending)
+        ]
+    )
     last_progress = time.monotonic()
     while pending:
         messages = consumer.consume(500, timeout=0.5)
@@ -71,8 +74,10 @@ def read(consumer: Consumer, snap: Snapshot, idle_timeout: float = 30.0) -> Iter
         if messages:
             last_progress = time.monotonic()
         elif time.monotonic() - last_progress > idle_timeout:
-            raise DeadLetterTopicError(f"{snap.topic}: no record for {idle_timeout:.0f}s before the end offsets "
-                                       f"{snap.ends} (an open transaction?)")
+            raise DeadLetterTopicError(
+                f"{snap.topic}: no record for {idle_timeout:.0f}s before the end offsets "
+                f"{snap.ends} (an open transaction?)"
+            )
         # control records (transaction markers) take offsets too: the position tells when they are passed
         for tp in consumer.position([TopicPartition(snap.topic, p) for p in list(pending)]):
             if tp.offset >= 0 and tp.offset >= snap.ends[tp.partition]:

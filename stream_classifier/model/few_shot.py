@@ -33,20 +33,18 @@ def _prototypes(examples: np.ndarray, owners: np.ndarray, labels: int, dims: int
     return out
 
 
-def leave_one_out_hits(descriptions: np.ndarray, examples: np.ndarray, owners: np.ndarray,
-                       weight: float) -> int:
+def leave_one_out_hits(descriptions: np.ndarray, examples: np.ndarray, owners: np.ndarray, weight: float) -> int:
     labels, dims = descriptions.shape
     sums = np.zeros((labels, dims), dtype=np.float64)
     counts = np.zeros(labels, dtype=np.int64)
     np.add.at(sums, owners, examples)
     np.add.at(counts, owners, 1)
     hits = 0
-    for i, (row, owner) in enumerate(zip(examples, owners)):
+    for row, owner in zip(examples, owners):
         held_sums, held_counts = sums.copy(), counts.copy()
         held_sums[owner] -= row
         held_counts[owner] -= 1
-        prototypes = np.where(held_counts[:, None] > 0,
-                              unit_rows(held_sums / np.maximum(held_counts, 1)[:, None]), 0.0)
+        prototypes = np.where(held_counts[:, None] > 0, unit_rows(held_sums / np.maximum(held_counts, 1)[:, None]), 0.0)
         vectors = unit_rows(descriptions + weight * prototypes)
         hits += int(np.argmax(vectors @ row) == owner)
     return hits
@@ -56,13 +54,11 @@ def mixing_weight(descriptions: np.ndarray, examples: np.ndarray, owners: np.nda
     if len(examples) == 0:
         return 0.0
     examples = unit_rows(examples.astype(np.float64))
-    scored = [(leave_one_out_hits(descriptions.astype(np.float64), examples, owners, w), -w)
-              for w in MIXING_WEIGHTS]
+    scored = [(leave_one_out_hits(descriptions.astype(np.float64), examples, owners, w), -w) for w in MIXING_WEIGHTS]
     return -max(scored)[1]
 
 
-def label_vectors(descriptions: np.ndarray, examples: np.ndarray, owners: np.ndarray
-                  ) -> tuple[np.ndarray, float]:
+def label_vectors(descriptions: np.ndarray, examples: np.ndarray, owners: np.ndarray) -> tuple[np.ndarray, float]:
     """Label vectors [labels, dims] (float32) and the mixing weight the examples chose."""
     weight = mixing_weight(descriptions, examples, owners)
     if weight == 0.0:

@@ -1,15 +1,13 @@
 """Which model directory the commands use: the directory given, else the named model (`catalog`),
-else SC_MODEL_DIR, else the default model in the cache; a named model is built on first use."""
+else SC_MODEL_DIR, else the default model in the cache. Resolving never builds: a named model that
+is not built yet raises `ModelNotBuilt`, and the command decides whether to build it (`startup`)."""
 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
-from stream_classifier.exit_codes import EXIT_CONFIG
-from stream_classifier.model.catalog import (DEFAULT_MODEL, INSTALL_BUILD_EXTRA, NAMES, cache_dir,
-                                              missing_build_packages)
+from stream_classifier.model.catalog import DEFAULT_MODEL, NAMES, cache_dir
 from stream_classifier.model.manifest import MANIFEST_FILE
 
 
@@ -17,15 +15,17 @@ def default_model_dir() -> Path:
     return Path(os.environ.get("SC_MODEL_DIR") or cache_dir(DEFAULT_MODEL))
 
 
-class ModelUnavailable(SystemExit):
-    """No model, and none can be built here: exit 2 with one line saying what to install."""
+class NotAModel(ValueError):
+    """A path given as the model that holds no built model."""
 
-    def __init__(self, message: str):
-        super().__init__(EXIT_CONFIG)
-        self.message = message
 
-    def __str__(self) -> str:
-        return self.message
+class ModelNotBuilt(LookupError):
+    """A named (or the default) model whose directory has no built model yet."""
+
+    def __init__(self, name: str, path: Path):
+        super().__init__(f"no model at {path}")
+        self.name = name
+        self.path = path
 
 
 def resolve_model_dir(model: str | None, name: str | None = None) -> Path:
@@ -33,19 +33,12 @@ def resolve_model_dir(model: str | None, name: str | None = None) -> Path:
     if model and model not in NAMES:
         path = Path(model)
         if not (path / MANIFEST_FILE).exists():
-            raise SystemExit(f"error: {path} is not a built model directory (no {MANIFEST_FILE}) "
-                             f"nor a model name ({', '.join(NAMES)})")
+            raise NotAModel(
+                f"{path} is not a built model directory (no {MANIFEST_FILE}) nor a model name ({', '.join(NAMES)})"
+            )
         return path
     name = model or name
     path = cache_dir(name) if name else default_model_dir()
-    name = name or DEFAULT_MODEL
     if not (path / MANIFEST_FILE).exists():
-        from stream_classifier.model.build import build_named
-
-        missing = missing_build_packages()
-        if missing:
-            raise ModelUnavailable(f"no model at {path}, and building {name} needs {', '.join(missing)} "
-                                   f"(the build extra): {INSTALL_BUILD_EXTRA}")
-        print(f"{name} is not built yet; building it into {path}", file=sys.stderr)
-        build_named(name, path)
+        raise ModelNotBuilt(name or DEFAULT_MODEL, path)
     return path

@@ -45,13 +45,13 @@ class Manifest(BaseModel):
     tools: dict[str, str] = {}
 
     @classmethod
-    def load(cls, model_dir: str | Path) -> "Manifest":
+    def load(cls, model_dir: str | Path) -> Manifest:
         path = Path(model_dir) / MANIFEST_FILE
         if not path.exists():
-            raise FileNotFoundError(f"{model_dir} is not a built model directory (no {MANIFEST_FILE}); "
-                                    "run `stream-classifier model build`")
+            raise FileNotFoundError(
+                f"{model_dir} is not a built model directory (no {MANIFEST_FILE}); run `stream-classifier model build`"
+            )
         return cls.model_validate_json(path.read_text())
 
     def save(self, model_dir: str | Path) -> None:
-        (Path(model_dir) / MANIFEST_FILE).write_text(
-            json.dumps(self.model_dump(), indent=2, ensure_ascii=False) + "\n")
+        (Path(model_dir) / MANIFEST_FILE).write_text(json.dumps(self.model_dump(), indent=2, ensure_ascii=False) + "\n")

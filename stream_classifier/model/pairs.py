@@ -15,9 +15,9 @@ from tokenizers import Tokenizer
 
 @dataclass(frozen=True)
 class SpecialLayout:
-    prefix: np.ndarray        # ids before the first sequence
-    middle: np.ndarray        # ids between the sequences (empty for single)
-    suffix: np.ndarray        # ids after the last sequence
+    prefix: np.ndarray  # ids before the first sequence
+    middle: np.ndarray  # ids between the sequences (empty for single)
+    suffix: np.ndarray  # ids after the last sequence
     prefix_types: np.ndarray
     middle_types: np.ndarray
     suffix_types: np.ndarray
@@ -40,9 +40,15 @@ def _runs(enc) -> SpecialLayout:
         second_start = second_end = first_end
         second_type = 0
     return SpecialLayout(
-        prefix=ids[:first_start], middle=ids[first_end:second_start], suffix=ids[second_end:],
-        prefix_types=types[:first_start], middle_types=types[first_end:second_start],
-        suffix_types=types[second_end:], first_type=int(types[first_start]), second_type=second_type)
+        prefix=ids[:first_start],
+        middle=ids[first_end:second_start],
+        suffix=ids[second_end:],
+        prefix_types=types[:first_start],
+        middle_types=types[first_end:second_start],
+        suffix_types=types[second_end:],
+        first_type=int(types[first_start]),
+        second_type=second_type,
+    )
 
 
 def single_layout(tokenizer: Tokenizer) -> SpecialLayout:
@@ -58,16 +64,16 @@ def _padded(rows: list[list[int]] | list[np.ndarray]) -> tuple[np.ndarray, np.nd
     width = max(1, int(lengths.max()) if len(rows) else 1)
     matrix = np.zeros((len(rows), width), dtype=np.int64)
     for i, row in enumerate(rows):
-        matrix[i, :len(row)] = row
+        matrix[i, : len(row)] = row
     return matrix, lengths
 
 
 @dataclass
 class Assembled:
-    input_ids: np.ndarray       # [rows, width]
+    input_ids: np.ndarray  # [rows, width]
     attention_mask: np.ndarray  # [rows, width]
     token_type_ids: np.ndarray  # [rows, width]
-    lengths: np.ndarray         # [rows]
+    lengths: np.ndarray  # [rows]
 
 
 def _place(pos: np.ndarray, start: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -79,8 +85,9 @@ def _place(pos: np.ndarray, start: np.ndarray, values: np.ndarray) -> tuple[np.n
     return inside, values[np.clip(pos - start, 0, n - 1)]
 
 
-def assemble_pairs(text_rows: list[list[int]], hyp_rows: list[list[int]], layout: SpecialLayout,
-                   max_length: int, pad_id: int) -> Assembled:
+def assemble_pairs(
+    text_rows: list[list[int]], hyp_rows: list[list[int]], layout: SpecialLayout, max_length: int, pad_id: int
+) -> Assembled:
     """Rows for every (text i, hypothesis j), ordered i-major: row i * len(hyp_rows) + j.
 
     Truncation only ever shortens the text side ("only_first").
@@ -91,13 +98,13 @@ def assemble_pairs(text_rows: list[list[int]], hyp_rows: list[list[int]], layout
     budget = max_length - layout.count - hyp_len  # [m]
     if (budget < 1).any():
         raise ValueError(f"a hypothesis leaves no room for the text within max_length={max_length}")
-    kept = np.minimum(text_len[:, None], budget[None, :])           # [n, m]
+    kept = np.minimum(text_len[:, None], budget[None, :])  # [n, m]
     p, mid = len(layout.prefix), len(layout.middle)
     text_start = np.full((n, m, 1), p)
     mid_start = (p + kept)[:, :, None]
     hyp_start = mid_start + mid
     suf_start = hyp_start + hyp_len[None, :, None]
-    total = (suf_start + len(layout.suffix))[:, :, 0]               # [n, m]
+    total = (suf_start + len(layout.suffix))[:, :, 0]  # [n, m]
     width = int(total.max())
     pos = np.arange(width)[None, None, :]
 
@@ -113,8 +120,10 @@ def assemble_pairs(text_rows: list[list[int]], hyp_rows: list[list[int]], layout
     ids = np.where(in_text, text_vals, ids)
     types = np.where(in_text, layout.first_type, types)
 
-    for start, values, type_values in ((mid_start, layout.middle, layout.middle_types),
-                                       (suf_start, layout.suffix, layout.suffix_types)):
+    for start, values, type_values in (
+        (mid_start, layout.middle, layout.middle_types),
+        (suf_start, layout.suffix, layout.suffix_types),
+    ):
         inside, v = _place(pos, start, values)
         ids = np.where(inside, v, ids)
         _, t = _place(pos, start, type_values)
@@ -127,12 +136,12 @@ def assemble_pairs(text_rows: list[list[int]], hyp_rows: list[list[int]], layout
 
     mask = (pos < total[:, :, None]).astype(np.int64)
     types = types * mask
-    return Assembled(ids.reshape(n * m, width), mask.reshape(n * m, width),
-                     types.reshape(n * m, width), total.reshape(n * m))
+    return Assembled(
+        ids.reshape(n * m, width), mask.reshape(n * m, width), types.reshape(n * m, width), total.reshape(n * m)
+    )
 
 
-def assemble_singles(text_rows: list[list[int]], layout: SpecialLayout, max_length: int,
-                     pad_id: int) -> Assembled:
+def assemble_singles(text_rows: list[list[int]], layout: SpecialLayout, max_length: int, pad_id: int) -> Assembled:
     """Rows for single texts with special tokens, truncated to max_length."""
     texts, text_len = _padded(text_rows)
     n = len(text_rows)

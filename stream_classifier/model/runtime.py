@@ -37,7 +37,7 @@ class SubBatching:
     """How a batch is cut into length-sorted sub-batches (dynamic padding)."""
 
     max_texts: int = 64
-    max_tokens: int = 8192          # padded tokens per sub-batch: rows x longest row
+    max_tokens: int = 8192  # padded tokens per sub-batch: rows x longest row
     # rows x longest^2 bounds the attention buffers, which set onnxruntime's arena high-water mark:
     # two 512-token rows in one run added 37 MB of RSS for good (measured); now long rows run alone
     max_attention_cells: int = 512 * 512
@@ -61,15 +61,16 @@ def length_sorted_chunks(lengths: np.ndarray, policy: SubBatching) -> list[np.nd
         longest = int(sorted_len[end - 1])
         for start in range(end - 1, max(-1, end - 1 - policy.max_texts), -1):
             rows = end - start
-            if rows > 1 and (rows * longest > policy.max_tokens
-                             or rows * longest * longest > policy.max_attention_cells):
+            if rows > 1 and (
+                rows * longest > policy.max_tokens or rows * longest * longest > policy.max_attention_cells
+            ):
                 break
             cost = best[start] + rows * longest + policy.call_overhead_tokens
             if cost < best[end]:
                 best[end], cut[end] = cost, start
     chunks, end = [], n
     while end > 0:
-        chunks.append(order[cut[end]:end])
+        chunks.append(order[cut[end] : end])
         end = cut[end]
     return chunks[::-1]
 
@@ -103,9 +104,13 @@ class OnnxModel:
         # four bench processes alive, and the stream fell to 0.84 of the engine).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if needs_exact_int8_gemm(self.manifest, self.variant):
-            log.warning("%s has weights beyond +-%d and this CPU's int8 GEMM saturates (%s): running it "
-                        "exact and slower (session.x64quantprecision); rebuild it for full speed",
-                        self.model_dir, SAFE_WEIGHT_LEVELS, cpu_features().int8_kernel)
+            log.warning(
+                "%s has weights beyond +-%d and this CPU's int8 GEMM saturates (%s): running it "
+                "exact and slower (session.x64quantprecision); rebuild it for full speed",
+                self.model_dir,
+                SAFE_WEIGHT_LEVELS,
+                cpu_features().int8_kernel,
+            )
             options.add_session_config_entry("session.x64quantprecision", "1")
         if profile_prefix is not None:
             options.enable_profiling = True
@@ -132,23 +137,6 @@ class OnnxModel:
     @property
     def max_length(self) -> int:
         return self.manifest.max_length
-
-    def run_padded(self, rows: list[np.ndarray], type_rows: list[np.ndarray] | None = None) -> np.ndarray:
-        """Run one sub-batch of token-id rows, padded to its longest row."""
-        width = max(len(r) for r in rows)
-        ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
-        mask = np.zeros((len(rows), width), dtype=np.int64)
-        for i, row in enumerate(rows):
-            ids[i, :len(row)] = row
-            mask[i, :len(row)] = 1
-        feeds = {"input_ids": ids, "attention_mask": mask}
-        if "token_type_ids" in self.manifest.inputs:
-            types = np.zeros_like(ids)
-            if type_rows is not None:
-                for i, row in enumerate(type_rows):
-                    types[i, :len(row)] = row
-            feeds["token_type_ids"] = types
-        return self.session.run([self.manifest.output], feeds)[0]
 
     def run_matrix(self, ids: np.ndarray, mask: np.ndarray, types: np.ndarray | None) -> np.ndarray:
         feeds = {"input_ids": ids, "attention_mask": mask}

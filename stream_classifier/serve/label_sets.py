@@ -29,6 +29,7 @@ class LabelSetRegistry:
         self.interval_s = interval_s
         self._lock = threading.Lock()
         self.watchers: dict[str, LabelWatcher] = {}
+        self.stream_name: str | None = None  # the set of files[0], the stream's labels.file
         seen: set[Path] = set()
         for path in files:
             path = Path(path).resolve()
@@ -37,13 +38,15 @@ class LabelSetRegistry:
             seen.add(path)
             name = load_label_set(path).name  # start-up: an invalid file is fatal (LabelSetError)
             if name in self.watchers:
-                raise LabelSetError(f"{path}: label set name {name!r} is also used by "
-                                    f"{self.watchers[name].path}")
+                raise LabelSetError(
+                    str(path), [("name", f"label set name {name!r} is also used by {self.watchers[name].path}")]
+                )
             self.watchers[name] = LabelWatcher(path, engine, metrics, interval_s)
+            self.stream_name = self.stream_name or name
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, name="label-watch", daemon=True)
 
-    def start(self) -> "LabelSetRegistry":
+    def start(self) -> LabelSetRegistry:
         self._thread.start()
         return self
 
@@ -65,6 +68,12 @@ class LabelSetRegistry:
             raise UnknownLabelSet(name)
         return watcher.current
 
+    def stream_set(self) -> LabelSet:
+        """The set the stream labels with: what a request that names none gets."""
+        if self.stream_name is None:
+            raise UnknownLabelSet(None)
+        return self.get(self.stream_name)
+
     def path(self, name: str) -> Path:
         return self.watchers[name].path
 
@@ -78,17 +87,23 @@ class LabelSetRegistry:
             raise UnknownLabelSet(name)
         candidate = parse_label_set(data, f"label set {name!r}")
         if candidate.name != name:
-            raise LabelSetError(f"name: must be {name!r} (the set edited), got {candidate.name!r}")
+            raise LabelSetError(
+                f"label set {name!r}", [("name", f"must be {name!r} (the set edited), got {candidate.name!r}")]
+            )
         with self._lock:
             if candidate.version == watcher.current.version:
                 return watcher.current, False
             self.engine.prepare(candidate)  # encode before anything is written or swapped
-            _write_atomically(watcher.path, yaml.safe_dump(candidate.model_dump(mode="json", exclude_defaults=True),
-                                                           allow_unicode=True, sort_keys=False))
+            _write_atomically(
+                watcher.path,
+                yaml.safe_dump(
+                    candidate.model_dump(mode="json", exclude_defaults=True), allow_unicode=True, sort_keys=False
+                ),
+            )
             watcher.request_reload()
             watcher.maybe_reload()
             if watcher.current.version != candidate.version:
-                raise LabelSetError(f"{watcher.path}: written but not swapped in (see the server log)")
+                raise LabelSetError(str(watcher.path), [("", "written but not swapped in (see the server log)")])
             return watcher.current, True
 
 

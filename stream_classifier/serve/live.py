@@ -17,11 +17,12 @@ import uuid
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from stream_classifier.dlq import headers as dead_letter
 from stream_classifier.observability import log
-from stream_classifier.serve.config import LiveViewSettings
-from stream_classifier.settings import KafkaSettings, TopicSettings
+from stream_classifier.settings import KafkaSettings, LiveViewSettings, TopicSettings
+from stream_classifier.stream.kafka_clients import read_only_consumer
 
-logger = logging.getLogger("stream_classifier.serve.live")
+logger = logging.getLogger(__name__)
 OFFSET_TAIL_BASE = -2000  # librdkafka's logical offset "N records before the end" is -2000 - N
 THROUGHPUT_WINDOW_S = 10.0
 
@@ -46,7 +47,7 @@ class LiveView:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="live-view", daemon=True)
 
-    def start(self) -> "LiveView":
+    def start(self) -> LiveView:
         self._thread.start()
         return self
 
@@ -56,11 +57,7 @@ class LiveView:
 
     # ------------------------------------------------------------------ consumer thread
     def _consumer(self) -> Consumer:
-        config = self.kafka.client_config("consumer")
-        config.update({"group.id": f"sc-serve-live-{uuid.uuid4().hex[:8]}", "enable.auto.commit": "false",
-                       "enable.auto.offset.store": "false", "isolation.level": "read_committed",
-                       "auto.offset.reset": "earliest"})
-        return Consumer(config)
+        return read_only_consumer(self.kafka, f"sc-serve-live-{uuid.uuid4().hex[:8]}")
 
     def _assign(self, consumer: Consumer) -> bool:
         """Assign every partition of both topics, `history` records before the end; False if missing."""
@@ -90,8 +87,7 @@ class LiveView:
             else:
                 return
             self.connected, self.error = True, None
-            log(logger, logging.INFO, "live view reading", output=self.output_topic,
-                dead_letter=self.dead_letter_topic)
+            log(logger, logging.INFO, "live view reading", output=self.output_topic, dead_letter=self.dead_letter_topic)
             while not self._stop.is_set():
                 messages = consumer.consume(500, timeout=0.5)
                 for message in messages:
@@ -120,10 +116,19 @@ class LiveView:
         with self._lock:
             self._seq += 1
             self.outputs += 1
-            self.latest.append({"seq": self._seq, "id": record.get("id"), "text": (record.get("text") or "")[:280],
-                                "label": label, "score": record.get("score"), "labels": record.get("labels"),
-                                "label_set_version": record.get("label_set_version"),
-                                "at_ms": at_ms, "source": record.get("source")})
+            self.latest.append(
+                {
+                    "seq": self._seq,
+                    "id": record.get("id"),
+                    "text": (record.get("text") or "")[:280],
+                    "label": label,
+                    "score": record.get("score"),
+                    "labels": record.get("labels"),
+                    "label_set_version": record.get("label_set_version"),
+                    "at_ms": at_ms,
+                    "source": record.get("source"),
+                }
+            )
             start = at_ms - at_ms % bucket_ms
             self.buckets.setdefault(start, collections.Counter())[label] += 1
             while len(self.buckets) > self.settings.buckets:
@@ -136,13 +141,19 @@ class LiveView:
 
     def _add_dead_letter(self, message) -> None:
         headers = {k: (v or b"").decode("utf-8", "replace") for k, v in (message.headers() or [])}
-        reason = headers.get("sc.reason", "unknown")
+        reason = headers.get(dead_letter.REASON, "unknown")
         with self._lock:
             self._seq += 1
             self.dead_by_reason[reason] += 1
-            self.recent_dead.append({"seq": self._seq, "reason": reason, "error": headers.get("sc.error", "")[:200],
-                                     "source_offset": headers.get("sc.source.offset"),
-                                     "source_partition": headers.get("sc.source.partition")})
+            self.recent_dead.append(
+                {
+                    "seq": self._seq,
+                    "reason": reason,
+                    "error": headers.get(dead_letter.ERROR, "")[:200],
+                    "source_offset": headers.get(dead_letter.SOURCE_OFFSET),
+                    "source_partition": headers.get(dead_letter.SOURCE_PARTITION),
+                }
+            )
         if self.metrics is not None:
             self.metrics.live_records.labels(kind="dead_letter").inc()
 
@@ -155,7 +166,8 @@ class LiveView:
             labels = sorted({label for counts in self.buckets.values() for label in counts})
             return {
                 "seq": self._seq,
-                "connected": self.connected, "error": self.error,
+                "connected": self.connected,
+                "error": self.error,
                 "topics": {"output": self.output_topic, "dead_letter": self.dead_letter_topic},
                 "records": [r for r in self.latest if r["seq"] > since],
                 "dead_letter_records": [r for r in self.recent_dead if r["seq"] > since],

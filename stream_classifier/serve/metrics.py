@@ -11,10 +11,12 @@ class ServeMetrics(Metrics):
     def __init__(self):
         super().__init__()
         r = self.registry
-        self.serve_requests = Counter("sc_serve_requests", "HTTP classify requests by status code",
-                                      ["status"], registry=r)
+        self.serve_requests = Counter(
+            "sc_serve_requests", "HTTP classify requests by status code", ["status"], registry=r
+        )
         self.serve_texts = Counter("sc_serve_texts", "Texts in classify requests that were answered", registry=r)
         self.serve_queue = Gauge("sc_serve_queue_texts", "Texts waiting for the engine worker", registry=r)
-        self.serve_latency = Histogram("sc_serve_request_seconds", "Classify request latency (answered ones)",
-                                       buckets=LATENCY_BUCKETS, registry=r)
+        self.serve_latency = Histogram(
+            "sc_serve_request_seconds", "Classify request latency (answered ones)", buckets=LATENCY_BUCKETS, registry=r
+        )
         self.live_records = Counter("sc_serve_live_records", "Records the live view read", ["kind"], registry=r)

@@ -5,15 +5,14 @@ from __future__ import annotations
 import importlib.util
 import logging
 import socket
-import sys
 from pathlib import Path
 
 from stream_classifier.labels import LabelSetError
-from stream_classifier.observability import Health, log, setup_logging
-from stream_classifier.settings import Settings, SettingsError, load_settings
+from stream_classifier.observability import Health, log
+from stream_classifier.settings import Settings
+from stream_classifier.startup import StartupError, engine_from, exit_on_startup_error, settings_from
 
-logger = logging.getLogger("stream_classifier.serve")
-EXIT_CONFIG = 2
+logger = logging.getLogger(__name__)
 
 
 def build_context(settings: Settings, engine=None):
@@ -24,12 +23,7 @@ def build_context(settings: Settings, engine=None):
     from stream_classifier.serve.worker import BatchBounds, EngineWorker
 
     if engine is None:
-        from stream_classifier.model.location import resolve_model_dir
-        from stream_classifier.model.engines import load_engine
-
-        model_dir = resolve_model_dir(str(settings.model.dir) if settings.model.dir else None, settings.model.name)
-        engine = load_engine(model_dir, settings.model.variant, settings.model.threads,
-                             cache_entries=settings.model.cache_entries)
+        engine = engine_from(settings)
     s = settings.serve
     metrics, health = ServeMetrics(), Health()
     bounds = BatchBounds(settings.batch.max_size, settings.batch.max_wait_ms / 1000.0, settings.batch.max_tokens)
@@ -41,17 +35,18 @@ def build_context(settings: Settings, engine=None):
 
 
 def serve(config: str | Path | None, port: int | None = None) -> int:
+    return exit_on_startup_error(lambda: _serve(config, port))
+
+
+def _serve(config: str | Path | None, port: int | None) -> int:
     missing = [name for name in ("fastapi", "uvicorn") if importlib.util.find_spec(name) is None]
     if missing:
-        print(f"error: stream-classifier serve needs {', '.join(missing)} (the serve extra): "
-              "pip install 'stream-classifier[serve]'", file=sys.stderr)
-        return EXIT_CONFIG
-    try:
-        settings = load_settings(config, **({"serve": {"port": port}} if port is not None else {}))
-    except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    setup_logging(settings.logging.level, settings.logging.format)
+        raise StartupError(
+            None,
+            f"stream-classifier serve needs {', '.join(missing)} (the serve extra): "
+            "pip install 'stream-classifier[serve]'",
+        )
+    settings = settings_from(config, **({"serve": {"port": port}} if port is not None else {}))
     import uvicorn
 
     from stream_classifier.serve.app import create_app
@@ -62,23 +57,27 @@ def serve(config: str | Path | None, port: int | None = None) -> int:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((s.host, s.port))
     except OSError as exc:
-        print(f"error: serve.port: cannot listen on {s.host}:{s.port}: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        raise StartupError("serve.port", f"cannot listen on {s.host}:{s.port}: {exc}") from exc
     try:
         ctx = build_context(settings)
     except LabelSetError as exc:
-        print(f"error: labels: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except (FileNotFoundError, SystemExit) as exc:
-        print(f"error: model.dir: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        raise StartupError("labels", str(exc)) from exc
     bound_port = sock.getsockname()[1]
     url = f"http://{s.host}:{bound_port}/"
-    log(logger, logging.INFO, "serving", url=url, docs=url + "docs", model_id=ctx.engine.model_id,
-        label_sets=ctx.label_sets.names(), writes="enabled" if s.token else "disabled (no serve.token)")
+    log(
+        logger,
+        logging.INFO,
+        "serving",
+        url=url,
+        docs=url + "docs",
+        model_id=ctx.engine.model_id,
+        label_sets=ctx.label_sets.names(),
+        writes="enabled" if s.token else "disabled (no serve.token)",
+    )
     print(f"serving on {url}", flush=True)
-    server = _server_class(on_stop=lambda: setattr(ctx.health, "stopping", True))(uvicorn.Config(create_app(ctx), log_level="warning", access_log=False,
-                                    timeout_graceful_shutdown=10))
+    server = _server_class(on_stop=lambda: setattr(ctx.health, "stopping", True))(
+        uvicorn.Config(create_app(ctx), log_level="warning", access_log=False, timeout_graceful_shutdown=10)
+    )
     server.run(sockets=[sock])
     return 0
 

@@ -15,8 +15,8 @@ import collections
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from stream_classifier.labels import LabelSet
 from stream_classifier.model.engines import ZeroShotEngine
@@ -38,10 +38,10 @@ class DeadlineExceeded(Exception):
 class Job:
     texts: list[str]
     label_set: LabelSet
-    deadline: float                             # time.monotonic() after which nobody waits for it
-    on_done: Callable[[object], None]           # called once, from the worker: results or an exception
+    deadline: float  # time.monotonic() after which nobody waits for it
+    on_done: Callable[[object], None]  # called once, from the worker: results or an exception
     tokens: list[int] = field(default_factory=list)
-    cancelled: bool = False                     # the caller gave up (deadline, disconnect)
+    cancelled: bool = False  # the caller gave up (deadline, disconnect)
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,16 @@ class BatchBounds:
 
 
 class EngineWorker:
-    def __init__(self, engine: ZeroShotEngine, bounds: BatchBounds, max_queue: int, metrics: Metrics,
-                 health: Health, wait_when_idle: bool = False, clock=time.monotonic):
+    def __init__(
+        self,
+        engine: ZeroShotEngine,
+        bounds: BatchBounds,
+        max_queue: int,
+        metrics: Metrics,
+        health: Health,
+        wait_when_idle: bool = False,
+        clock=time.monotonic,
+    ):
         self.engine = engine
         self.wait_when_idle = wait_when_idle
         self.bounds = bounds
@@ -73,7 +81,7 @@ class EngineWorker:
         self.recent_batch_texts: collections.deque[int] = collections.deque(maxlen=4096)
 
     # ------------------------------------------------------------------ callers
-    def start(self) -> "EngineWorker":
+    def start(self) -> EngineWorker:
         self._thread.start()
         return self
 
@@ -92,8 +100,9 @@ class EngineWorker:
 
     def submit(self, job: Job) -> None:
         """Queue a job, or raise QueueFull (the caller answers 429 with Retry-After)."""
-        job.tokens = [estimate_tokens(t.encode("utf-8", "surrogatepass"), self.engine.model.max_length)
-                      for t in job.texts]
+        job.tokens = [
+            estimate_tokens(t.encode("utf-8", "surrogatepass"), self.engine.model.max_length) for t in job.texts
+        ]
         with self._cond:
             if self._stopping:
                 raise QueueFull(1)
@@ -129,8 +138,9 @@ class EngineWorker:
                 self.health.tick()
                 while self._pending:
                     job = self._pending[0]
-                    if jobs and (batcher.room() < len(job.texts)
-                                 or batcher.batch.tokens + sum(job.tokens) > b.max_tokens):
+                    if jobs and (
+                        batcher.room() < len(job.texts) or batcher.batch.tokens + sum(job.tokens) > b.max_tokens
+                    ):
                         break  # it opens the next batch
                     self._pending.popleft()
                     self._queued_texts -= len(job.texts)
@@ -171,8 +181,7 @@ class EngineWorker:
                 self._finish(job, [result.as_dict(position + i) for i in range(len(job.texts))])
                 position += len(job.texts)
             for i in range(len(texts)):
-                self.metrics.labels_assigned.labels(label_set=group[0].label_set.name,
-                                                    label=result.top(i)[0]).inc()
+                self.metrics.labels_assigned.labels(label_set=group[0].label_set.name, label=result.top(i)[0]).inc()
         elapsed = self.clock() - started
         self.metrics.inference.observe(elapsed)
         self.metrics.batch_size.observe(texts_run)

@@ -17,7 +17,7 @@ from stream_classifier.stream.deadline import call_with_deadline
 from stream_classifier.stream.delivery import DeliveryMode, LoopState, Outcome, TopicPartitionKey, partition_of
 from stream_classifier.stream.kafka_clients import is_fatal
 
-logger = logging.getLogger("stream_classifier.pipeline")
+logger = logging.getLogger(__name__)
 
 
 class AtLeastOnce(DeliveryMode):
@@ -52,8 +52,14 @@ class AtLeastOnce(DeliveryMode):
         def on_delivery(err, _msg, tp=tp, offset=offset, generation=generation, ts=ts if ts_type else None):
             if err is not None:
                 metrics.delivery_failures.labels(kind=kind).inc()
-                log(logger, logging.WARNING, "delivery failed; the partition will be replayed",
-                    topic=topic, error=err.str(), source=f"{tp[0]}[{tp[1]}]@{offset}")
+                log(
+                    logger,
+                    logging.WARNING,
+                    "delivery failed; the partition will be replayed",
+                    topic=topic,
+                    error=err.str(),
+                    source=f"{tp[0]}[{tp[1]}]@{offset}",
+                )
                 progress = tracker.partitions.get(tp)
                 if progress is not None and progress.generation == generation:
                     failed.add(tp)
@@ -81,14 +87,19 @@ class AtLeastOnce(DeliveryMode):
                 try:
                     self.consumer.seek(TopicPartition(tp[0], tp[1], seek_to))
                 except KafkaException as exc:
-                    log(logger, logging.WARNING, "seek for replay failed", partition=f"{tp[0]}[{tp[1]}]",
-                        error=str(exc))
-                log(logger, logging.WARNING, "replaying partition from its first undelivered input",
-                    partition=f"{tp[0]}[{tp[1]}]", offset=seek_to)
+                    log(
+                        logger, logging.WARNING, "seek for replay failed", partition=f"{tp[0]}[{tp[1]}]", error=str(exc)
+                    )
+                log(
+                    logger,
+                    logging.WARNING,
+                    "replaying partition from its first undelivered input",
+                    partition=f"{tp[0]}[{tp[1]}]",
+                    offset=seek_to,
+                )
 
     # ------------------------------------------------------------------ commits
-    def commit(self, trigger: str = "periodic", wait: bool = True,
-               only: set[TopicPartitionKey] | None = None) -> None:
+    def commit(self, trigger: str = "periodic", wait: bool = True, only: set[TopicPartitionKey] | None = None) -> None:
         """Commit what the tracker allows: synchronously on revoke and shutdown, asynchronously on
         the interval, and then only once the previous asynchronous commit's result is back.
 
@@ -99,8 +110,12 @@ class AtLeastOnce(DeliveryMode):
         committed 1228 after 2167 had succeeded), while this loop, told 2167 succeeded, had
         nothing newer to send. One commit in flight keeps the commits in order."""
         if not wait and self.commit_outstanding:
-            log(logger, logging.DEBUG, "commit decision: the previous asynchronous commit has no result yet",
-                trigger=trigger)
+            log(
+                logger,
+                logging.DEBUG,
+                "commit decision: the previous asynchronous commit has no result yet",
+                trigger=trigger,
+            )
             return
         state = self.state
         held = state.guard.held_from()
@@ -112,8 +127,12 @@ class AtLeastOnce(DeliveryMode):
             if offset is not None:
                 state.committable(tp, offset)
             send = offset is not None and offset > committed
-            decision[f"{tp[0]}[{tp[1]}]"] = {"delivered": done, "held_from": held.get(tp), "committed": committed,
-                                             "sent": offset if send else None}
+            decision[f"{tp[0]}[{tp[1]}]"] = {
+                "delivered": done,
+                "held_from": held.get(tp),
+                "committed": committed,
+                "sent": offset if send else None,
+            }
             if send:
                 offsets.append(TopicPartition(tp[0], tp[1], offset))
         if logger.isEnabledFor(logging.DEBUG):
@@ -143,8 +162,13 @@ class AtLeastOnce(DeliveryMode):
         failed = [tp for tp in partitions if tp.error is not None]
         if err is not None or failed:
             self.metrics.commits.labels(result="failure").inc()
-            log(logger, logging.WARNING, "commit failed", error=err.str() if err is not None else None,
-                partitions=[f"{tp.topic}[{tp.partition}]: {tp.error}" for tp in failed])
+            log(
+                logger,
+                logging.WARNING,
+                "commit failed",
+                error=err.str() if err is not None else None,
+                partitions=[f"{tp.topic}[{tp.partition}]: {tp.error}" for tp in failed],
+            )
             if err is not None and is_fatal(err):
                 state.fatal_error = err
         else:
@@ -183,16 +207,21 @@ class AtLeastOnce(DeliveryMode):
         state = self.state
         held = state.guard.held_from()
         for tp in state.assignment:
-            state.watchdog.observe(tp, state.tracker.committable(tp, held.get(tp)),
-                                   state.last_committed.get(tp, -1), now)
+            state.watchdog.observe(
+                tp, state.tracker.committable(tp, held.get(tp)), state.last_committed.get(tp, -1), now
+            )
         stalls = state.watchdog.stalled(now)
         if not stalls:
             return
         self._report_stalls(stalls)
         if self._commit_bounded(stalls):
             self.metrics.commit_stalls.labels(outcome="recovered").inc(len(stalls))
-            log(logger, logging.WARNING, "commit watchdog: the synchronous retry committed",
-                partitions=[s.describe() for s in stalls])
+            log(
+                logger,
+                logging.WARNING,
+                "commit watchdog: the synchronous retry committed",
+                partitions=[s.describe() for s in stalls],
+            )
             return
         self._stalled(stalls)
 
@@ -201,8 +230,13 @@ class AtLeastOnce(DeliveryMode):
         offsets = [TopicPartition(s.partition[0], s.partition[1], s.committable) for s in stalls]
         self.metrics.commit_requests.labels(trigger="watchdog").inc()
         try:
-            committed = call_with_deadline("commit", self.settings.delivery.flush_timeout_s,
-                                           self.consumer.commit, offsets=offsets, asynchronous=False)
+            committed = call_with_deadline(
+                "commit",
+                self.settings.delivery.flush_timeout_s,
+                self.consumer.commit,
+                offsets=offsets,
+                asynchronous=False,
+            )
         except KafkaException as exc:
             self._commit_result(exc.args[0], offsets)
             return False

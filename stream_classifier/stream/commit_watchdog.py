@@ -20,8 +20,10 @@ class Stall:
     behind_s: float
 
     def describe(self) -> str:
-        return (f"{self.partition[0]}[{self.partition[1]}]: committable {self.committable}, "
-                f"committed {self.committed}, behind for {self.behind_s:.0f}s")
+        return (
+            f"{self.partition[0]}[{self.partition[1]}]: committable {self.committable}, "
+            f"committed {self.committed}, behind for {self.behind_s:.0f}s"
+        )
 
 
 class CommitWatchdog:
@@ -49,5 +51,8 @@ class CommitWatchdog:
         self.positions.pop(tp, None)
 
     def stalled(self, now: float) -> list[Stall]:
-        return [Stall(tp, *self.positions[tp], now - since) for tp, since in sorted(self.behind_since.items())
-                if now - since > self.timeout_s]
+        return [
+            Stall(tp, *self.positions[tp], now - since)
+            for tp, since in sorted(self.behind_since.items())
+            if now - since > self.timeout_s
+        ]

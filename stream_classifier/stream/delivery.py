@@ -26,7 +26,7 @@ from stream_classifier.stream.commit_watchdog import CommitWatchdog, Stall
 from stream_classifier.stream.offsets import DeadLetterGuard, OffsetTracker
 from stream_classifier.stream.stops import CommitStalled, GuardTripped
 
-logger = logging.getLogger("stream_classifier.pipeline")
+logger = logging.getLogger(__name__)
 
 TopicPartitionKey = tuple[str, int]
 
@@ -46,8 +46,12 @@ def partition_of(message: Message) -> TopicPartitionKey:
 
 def source_of(message: Message) -> SourcePosition:
     ts_type, ts = message.timestamp()
-    return SourcePosition.model_construct(topic=message.topic(), partition=message.partition(),
-                                          offset=message.offset(), timestamp_ms=ts if ts_type else None)
+    return SourcePosition.model_construct(
+        topic=message.topic(),
+        partition=message.partition(),
+        offset=message.offset(),
+        timestamp_ms=ts if ts_type else None,
+    )
 
 
 @dataclass
@@ -91,8 +95,14 @@ class DeliveryMode(ABC):
         """Take the consumer, make the producer; raises StartupError."""
 
     def on_client_error(self, err: KafkaError) -> None:
-        log(logger, logging.ERROR if err.fatal() else logging.WARNING, "kafka client error",
-            code=err.name(), error=err.str(), fatal=err.fatal())
+        log(
+            logger,
+            logging.ERROR if err.fatal() else logging.WARNING,
+            "kafka client error",
+            code=err.name(),
+            error=err.str(),
+            fatal=err.fatal(),
+        )
         if err.code() in (KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED) or err.fatal():
             self.state.fatal_error = err
 
@@ -143,8 +153,13 @@ class DeliveryMode(ABC):
         raise CommitStalled("; ".join(s.describe() for s in stalls))
 
     def _report_stalls(self, stalls: list[Stall]) -> None:
-        log(logger, logging.WARNING, "commit watchdog: committable offsets have not been committed",
-            timeout_s=self.settings.delivery.commit_stall_timeout_s, partitions=[s.describe() for s in stalls])
+        log(
+            logger,
+            logging.WARNING,
+            "commit watchdog: committable offsets have not been committed",
+            timeout_s=self.settings.delivery.commit_stall_timeout_s,
+            partitions=[s.describe() for s in stalls],
+        )
 
     def _produce(self, outcome: Outcome, on_delivery=None) -> None:
         """The guard sees the record, then it is produced: to the output topic, or unchanged with
@@ -163,13 +178,14 @@ class DeliveryMode(ABC):
         guard = self.state.guard
         guard.observe(tp, message.offset(), dead, time.monotonic())
         if guard.tripped():
-            raise GuardTripped(f"dead-letter share {guard.ratio():.2f} over the last "
-                               f"{len(guard.recent)} records exceeds {guard.max_ratio}")
+            raise GuardTripped(
+                f"dead-letter share {guard.ratio():.2f} over the last "
+                f"{len(guard.recent)} records exceeds {guard.max_ratio}"
+            )
         assert self.producer is not None
         while True:
             try:
-                self.producer.produce(topic, key=message.key(), value=value, headers=headers,
-                                      on_delivery=on_delivery)
+                self.producer.produce(topic, key=message.key(), value=value, headers=headers, on_delivery=on_delivery)
                 return
             except BufferError:
                 # the producer queue is full: serve delivery reports until there is room

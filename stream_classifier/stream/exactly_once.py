@@ -19,10 +19,14 @@ from stream_classifier.stream.fault_injection import TransactionHook
 from stream_classifier.stream.kafka_clients import transactional_id
 from stream_classifier.stream.stops import GuardTripped, StartupError
 
-logger = logging.getLogger("stream_classifier.pipeline")
+logger = logging.getLogger(__name__)
 
-PRODUCER_FENCED_CODES = (KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH,
-                         KafkaError.INVALID_PRODUCER_ID_MAPPING)
+PRODUCER_FENCED_CODES = (
+    KafkaError._FENCED,
+    KafkaError.PRODUCER_FENCED,
+    KafkaError.INVALID_PRODUCER_EPOCH,
+    KafkaError.INVALID_PRODUCER_ID_MAPPING,
+)
 MAX_PRODUCER_RESTARTS_PER_MINUTE = 5
 
 
@@ -45,8 +49,9 @@ class ExactlyOnce(DeliveryMode):
     def on_producer_error(self, err: KafkaError) -> None:
         """A fatal error of the transactional producer fails its next call, and that path replaces
         the producer; only authentication errors end the process."""
-        log(logger, logging.WARNING, "transactional producer error", code=err.name(), error=err.str(),
-            fatal=err.fatal())
+        log(
+            logger, logging.WARNING, "transactional producer error", code=err.name(), error=err.str(), fatal=err.fatal()
+        )
         if err.code() in (KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED):
             self.state.fatal_error = err
 
@@ -56,8 +61,10 @@ class ExactlyOnce(DeliveryMode):
         try:
             self.producer.init_transactions(self.settings.kafka.connect_timeout_s)
         except KafkaException as exc:
-            raise StartupError(f"kafka: initializing transactions for transactional.id "
-                               f"{self.transactional_id!r} failed: {exc.args[0].str()}") from None
+            raise StartupError(
+                f"kafka: initializing transactions for transactional.id "
+                f"{self.transactional_id!r} failed: {exc.args[0].str()}"
+            ) from None
 
     # ------------------------------------------------------------------ a processed batch
     def deliver(self, outcomes: list[Outcome]) -> None:
@@ -81,9 +88,13 @@ class ExactlyOnce(DeliveryMode):
             self.transactions_begun += 1
             if self.in_transaction_hook is not None:
                 self.in_transaction_hook(self.transactions_begun, self.producer)
-            self._transaction_call("send_offsets_to_transaction", self.producer.send_offsets_to_transaction,
-                                   [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()],
-                                   self.consumer.consumer_group_metadata(), timeout)
+            self._transaction_call(
+                "send_offsets_to_transaction",
+                self.producer.send_offsets_to_transaction,
+                [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()],
+                self.consumer.consumer_group_metadata(),
+                timeout,
+            )
             self._commit_transaction(timeout)
         except GuardTripped:
             self._abort_transaction("dead-letter guard tripped")
@@ -160,8 +171,13 @@ class ExactlyOnce(DeliveryMode):
         """Abort (or replace a fenced producer) and go back to the committed offsets."""
         if err.fatal() or err.code() in PRODUCER_FENCED_CODES:
             self.metrics.transactions.labels(result="fenced").inc()
-            log(logger, logging.WARNING, "transactional producer fenced or failed; starting a new one",
-                error=err.str(), transactional_id=self.transactional_id)
+            log(
+                logger,
+                logging.WARNING,
+                "transactional producer fenced or failed; starting a new one",
+                error=err.str(),
+                transactional_id=self.transactional_id,
+            )
             self._restart_producer()
         else:
             self._abort_transaction(err.str())
@@ -174,10 +190,15 @@ class ExactlyOnce(DeliveryMode):
         while self.producer_restarts and self.producer_restarts[0] < now - 60:
             self.producer_restarts.popleft()
         if len(self.producer_restarts) > MAX_PRODUCER_RESTARTS_PER_MINUTE:
-            raise KafkaException(KafkaError(KafkaError._FENCED, "the transactional producer was fenced "
-                                            f"{len(self.producer_restarts)} times within a minute; another "
-                                            f"instance uses transactional.id {self.transactional_id!r}?",
-                                            fatal=True))
+            raise KafkaException(
+                KafkaError(
+                    KafkaError._FENCED,
+                    "the transactional producer was fenced "
+                    f"{len(self.producer_restarts)} times within a minute; another "
+                    f"instance uses transactional.id {self.transactional_id!r}?",
+                    fatal=True,
+                )
+            )
         self.in_transaction = False
         try:  # a fenced producer cannot deliver; the next one's init aborts its open transaction
             self.producer.purge()
@@ -207,12 +228,15 @@ class ExactlyOnce(DeliveryMode):
             offset = tp.offset if tp.offset != OFFSET_INVALID else OFFSET_BEGINNING
             self.consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
             state.tracker.seek((tp.topic, tp.partition), offset if offset >= 0 else None)
-        log(logger, logging.WARNING, "rewound to the committed offsets",
-            partitions={f"{tp.topic}[{tp.partition}]": tp.offset for tp in committed})
+        log(
+            logger,
+            logging.WARNING,
+            "rewound to the committed offsets",
+            partitions={f"{tp.topic}[{tp.partition}]": tp.offset for tp in committed},
+        )
 
     # ------------------------------------------------------------------ commits, revoke, stop
-    def commit(self, trigger: str = "periodic", wait: bool = True,
-               only: set[TopicPartitionKey] | None = None) -> None:
+    def commit(self, trigger: str = "periodic", wait: bool = True, only: set[TopicPartitionKey] | None = None) -> None:
         """Nothing to do: offsets are committed inside each batch's transaction."""
 
     def final_commit(self) -> None:

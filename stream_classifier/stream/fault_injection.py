@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 
 from stream_classifier.observability import log
 
-logger = logging.getLogger("stream_classifier.pipeline")
+logger = logging.getLogger(__name__)
 
 # called with the number of the transaction (from 1) and its producer, after the transaction's
 # records were produced and before its offsets are sent

@@ -12,10 +12,10 @@ from typing import Protocol
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 
 from stream_classifier.observability import Metrics, log
-from stream_classifier.settings import Settings
+from stream_classifier.settings import KafkaSettings, Settings
 from stream_classifier.stream.stops import StartupError
 
-logger = logging.getLogger("stream_classifier.pipeline")
+logger = logging.getLogger(__name__)
 
 ErrorCallback = Callable[[KafkaError], None]
 CommitCallback = Callable[[KafkaError | None, list], None]
@@ -30,6 +30,22 @@ class ClientFactory(Protocol):
 def is_fatal(err: KafkaError) -> bool:
     # a fenced static member (another process took its group.instance.id) surfaces as _FATAL
     return err.fatal() or err.code() in (KafkaError._FATAL, KafkaError.FENCED_INSTANCE_ID)
+
+
+def read_only_consumer(kafka: KafkaSettings, group_id: str, **extra) -> Consumer:
+    """A consumer that reads what it is assigned, committed records only, and never commits on its
+    own (the dlq tools, the live view)."""
+    return Consumer(
+        {
+            **kafka.client_config("consumer"),
+            "group.id": group_id,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "isolation.level": "read_committed",
+            "auto.offset.reset": "earliest",
+            **extra,
+        }
+    )
 
 
 def transactional_id(settings: Settings) -> str:
@@ -107,8 +123,13 @@ def check_connectivity(consumer: Consumer, settings: Settings, fatal_error: Call
             time.sleep(0.2)
             continue
         if settings.topics.input not in md.topics:
-            log(logger, logging.WARNING, "the input topic does not exist yet; waiting for it",
-                topic=settings.topics.input)
+            log(
+                logger,
+                logging.WARNING,
+                "the input topic does not exist yet; waiting for it",
+                topic=settings.topics.input,
+            )
         return
-    raise StartupError(f"cannot reach the Kafka cluster at {settings.kafka.bootstrap_servers} "
-                       f"within {timeout:.0f}s: {last}")
+    raise StartupError(
+        f"cannot reach the Kafka cluster at {settings.kafka.bootstrap_servers} within {timeout:.0f}s: {last}"
+    )

@@ -14,7 +14,7 @@ from stream_classifier.labels import LabelSet, LabelSetError, load_label_set
 from stream_classifier.model.engines import ZeroShotEngine
 from stream_classifier.observability import Metrics, log
 
-logger = logging.getLogger("stream_classifier.labels")
+logger = logging.getLogger(__name__)
 
 
 class LabelWatcher:
@@ -61,17 +61,35 @@ class LabelWatcher:
             self.engine.prepare(candidate)  # encode before the swap
         except LabelSetError as exc:
             self.metrics.label_reloads.labels(result="failure").inc()
-            log(logger, logging.WARNING, "label file rejected, keeping the current set",
-                file=str(self.path), error=str(exc), version=self.current.version)
+            log(
+                logger,
+                logging.WARNING,
+                "label file rejected, keeping the current set",
+                file=str(self.path),
+                error=str(exc),
+                version=self.current.version,
+            )
             return False
         except Exception as exc:  # encoding failed: keep serving with the old set
             self.metrics.label_reloads.labels(result="failure").inc()
-            log(logger, logging.ERROR, "label set could not be encoded, keeping the current set",
-                file=str(self.path), error=repr(exc), version=self.current.version)
+            log(
+                logger,
+                logging.ERROR,
+                "label set could not be encoded, keeping the current set",
+                file=str(self.path),
+                error=repr(exc),
+                version=self.current.version,
+            )
             return False
         previous, self.current = self.current, candidate
         self.metrics.label_reloads.labels(result="success").inc()
         self.metrics.set_label_set(candidate.version)
-        log(logger, logging.INFO, "label set swapped", previous=previous.version, version=candidate.version,
-            labels=candidate.names)
+        log(
+            logger,
+            logging.INFO,
+            "label set swapped",
+            previous=previous.version,
+            version=candidate.version,
+            labels=candidate.names,
+        )
         return True

@@ -12,12 +12,12 @@ TopicPartitionKey = tuple[str, int]
 
 @dataclass
 class PartitionProgress:
-    next_offset: int | None = None          # the offset after the last consumed one
-    handed_over: int | None = None          # the offset after the last one the consumer handed over
+    next_offset: int | None = None  # the offset after the last consumed one
+    handed_over: int | None = None  # the offset after the last one the consumer handed over
     pending: dict[int, int] = field(default_factory=dict)  # offset -> records not yet acked
-    order: deque[int] = field(default_factory=deque)       # offsets in consumption order
-    committable: int | None = None          # next offset to commit (all below are done)
-    generation: int = 0                     # bumped on rewind: older acks are ignored
+    order: deque[int] = field(default_factory=deque)  # offsets in consumption order
+    committable: int | None = None  # next offset to commit (all below are done)
+    generation: int = 0  # bumped on rewind: older acks are ignored
 
 
 class OffsetTracker:
@@ -123,8 +123,7 @@ class DeadLetterGuard:
     first record has been committed.
     """
 
-    def __init__(self, window: int, min_records: int, max_ratio: float, idle_release_s: float,
-                 enabled: bool = True):
+    def __init__(self, window: int, min_records: int, max_ratio: float, idle_release_s: float, enabled: bool = True):
         self.window = window
         self.min_records = min(min_records, window)
         self.max_ratio = max_ratio
@@ -145,8 +144,7 @@ class DeadLetterGuard:
             self.dead -= was_dead
 
     def tripped(self) -> bool:
-        return (self.enabled and len(self.recent) >= self.min_records
-                and self.dead / len(self.recent) > self.max_ratio)
+        return self.enabled and len(self.recent) >= self.min_records and self.dead / len(self.recent) > self.max_ratio
 
     def ratio(self) -> float:
         return self.dead / len(self.recent) if self.recent else 0.0

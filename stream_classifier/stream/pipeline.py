@@ -33,12 +33,19 @@ from stream_classifier.stream.label_watch import LabelWatcher
 from stream_classifier.stream.offsets import DeadLetterGuard, OffsetTracker
 from stream_classifier.stream.stops import CommitStalled, GuardTripped, StartupError
 
-logger = logging.getLogger("stream_classifier.pipeline")
+logger = logging.getLogger(__name__)
 
 
 class Pipeline:
-    def __init__(self, settings: Settings, engine: ZeroShotEngine, metrics: Metrics, clients: ClientFactory,
-                 health: Health | None = None, in_transaction_hook: TransactionHook | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        engine: ZeroShotEngine,
+        metrics: Metrics,
+        clients: ClientFactory,
+        health: Health | None = None,
+        in_transaction_hook: TransactionHook | None = None,
+    ):
         self.settings = settings
         self.engine = engine
         self.metrics = metrics
@@ -47,13 +54,20 @@ class Pipeline:
         self.labels = LabelWatcher(settings.labels.file, engine, metrics, settings.labels.watch_interval_s)
         g, b = settings.dead_letter_guard, settings.batch
         self.state = LoopState(
-            settings, metrics, self.health, tracker=OffsetTracker(),
+            settings,
+            metrics,
+            self.health,
+            tracker=OffsetTracker(),
             guard=DeadLetterGuard(g.window, g.min_records, g.max_ratio, g.idle_release_s, g.enabled),
             watchdog=CommitWatchdog(settings.delivery.commit_stall_timeout_s),
-            batcher=Batcher(b.max_size, b.max_wait_ms / 1000.0, b.max_tokens))
+            batcher=Batcher(b.max_size, b.max_wait_ms / 1000.0, b.max_tokens),
+        )
         self.tracker, self.guard, self.batcher = self.state.tracker, self.state.guard, self.state.batcher
-        self.delivery: DeliveryMode = (ExactlyOnce(self.state, in_transaction_hook)
-                                       if settings.delivery.mode == "exactly_once" else AtLeastOnce(self.state))
+        self.delivery: DeliveryMode = (
+            ExactlyOnce(self.state, in_transaction_hook)
+            if settings.delivery.mode == "exactly_once"
+            else AtLeastOnce(self.state)
+        )
         self.max_length = engine.model.max_length
         self.topics = settings.topics
         self.stop_requested = False
@@ -80,13 +94,22 @@ class Pipeline:
             log(logger, logging.ERROR, "start-up failed", error=str(exc))
             self.consumer.close()
             return False
-        self.consumer.subscribe([self.topics.input], on_assign=self._on_assign,
-                                on_revoke=self._on_revoke, on_lost=self._on_lost)
+        self.consumer.subscribe(
+            [self.topics.input], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
+        )
         self.health.model_loaded = True
-        log(logger, logging.INFO, "consuming", input=self.topics.input, output=self.topics.output,
-            dead_letter=self.topics.dead_letter, label_set=self.labels.current.version,
+        log(
+            logger,
+            logging.INFO,
+            "consuming",
+            input=self.topics.input,
+            output=self.topics.output,
+            dead_letter=self.topics.dead_letter,
+            label_set=self.labels.current.version,
             delivery=self.settings.delivery.mode,
-            model=self.engine.model_id, kafka=self.settings.kafka.redacted())
+            model=self.engine.model_id,
+            kafka=self.settings.kafka.redacted(),
+        )
         return True
 
     def run(self) -> int:
@@ -101,12 +124,20 @@ class Pipeline:
                 if self.state.fatal_error is not None:
                     raise KafkaException(self.state.fatal_error)
         except GuardTripped as exc:
-            log(logger, logging.ERROR, "dead-letter guard tripped: stopping without committing the window",
-                error=str(exc))
+            log(
+                logger,
+                logging.ERROR,
+                "dead-letter guard tripped: stopping without committing the window",
+                error=str(exc),
+            )
             code = EXIT_GUARD
         except CommitStalled as exc:
-            log(logger, logging.ERROR, "commits stalled: stopping so that a restart replays from the committed "
-                "offsets", error=str(exc))
+            log(
+                logger,
+                logging.ERROR,
+                "commits stalled: stopping so that a restart replays from the committed offsets",
+                error=str(exc),
+            )
             code = EXIT_COMMIT_STALLED
         except KafkaException as exc:
             log(logger, logging.ERROR, "fatal kafka error", error=str(exc))
@@ -188,9 +219,15 @@ class Pipeline:
             # delivered: processing them again would track an offset twice (and, in exactly-once,
             # write its output twice)
             self.metrics.redelivered.labels(topic=tp[0]).inc(len(offsets))
-            log(logger, logging.WARNING, "the consumer handed over offsets it had already handed over; skipped",
-                partition=f"{tp[0]}[{tp[1]}]", offsets=f"{min(offsets)}..{max(offsets)}", count=len(offsets),
-                next_new=self.tracker.partitions[tp].handed_over)
+            log(
+                logger,
+                logging.WARNING,
+                "the consumer handed over offsets it had already handed over; skipped",
+                partition=f"{tp[0]}[{tp[1]}]",
+                offsets=f"{min(offsets)}..{max(offsets)}",
+                count=len(offsets),
+                next_new=self.tracker.partitions[tp].handed_over,
+            )
 
     def _process(self, batch) -> None:
         """Decode, classify, build each input's output record or dead letter, hand them over."""
@@ -225,8 +262,9 @@ class Pipeline:
             if isinstance(result, Exception):
                 outcome.rejected = Rejected(DeadLetterReason.INFERENCE_FAILED, f"{type(result).__name__}: {result}")
                 continue
-            outcome.value = output_value(d.record_id, d.text if include_text else None, result,
-                                         source_of(outcome.message), now_ms, processing_ms)
+            outcome.value = output_value(
+                d.record_id, d.text if include_text else None, result, source_of(outcome.message), now_ms, processing_ms
+            )
             label_counts[result["label"]] += 1
         for label, n in label_counts.items():
             self.metrics.labels_assigned.labels(label_set=label_set.name, label=label).inc(n)
@@ -245,8 +283,7 @@ class Pipeline:
             if len(texts) == 1:
                 return [exc]
             half = len(texts) // 2
-            return self._classify_bisecting(texts[:half], label_set) + \
-                self._classify_bisecting(texts[half:], label_set)
+            return self._classify_bisecting(texts[:half], label_set) + self._classify_bisecting(texts[half:], label_set)
         if result.cache_hits:
             self.metrics.cache_hits.inc(result.cache_hits)
         return [result.as_dict(i) for i in range(len(texts))]
@@ -287,8 +324,13 @@ class Pipeline:
         # after a stall, closing must not wait on another commit
         self.delivery.finish_revoke(revoked, commit=not self.health.commit_stalled)
         self._forget(revoked)
-        log(logger, logging.INFO, "partitions revoked", partitions=sorted(f"{t}[{p}]" for t, p in revoked),
-            dropped_unprocessed=dropped)
+        log(
+            logger,
+            logging.INFO,
+            "partitions revoked",
+            partitions=sorted(f"{t}[{p}]" for t, p in revoked),
+            dropped_unprocessed=dropped,
+        )
 
     def _on_lost(self, consumer, partitions: list[TopicPartition]) -> None:
         """Another member owns these already: nothing of theirs can be committed or finished."""

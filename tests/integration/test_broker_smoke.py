@@ -4,7 +4,6 @@ from collections import defaultdict
 
 import pytest
 from confluent_kafka import Consumer, Producer
-
 from kafka_helpers import committed_offsets, end_offsets, unique_name
 
 pytestmark = pytest.mark.kafka
@@ -18,15 +17,25 @@ def test_produce_consume_commit_round_trip(kafka_bootstrap, topics):
     producer = Producer({"bootstrap.servers": kafka_bootstrap, "enable.idempotence": True})
     delivered = []
     for i in range(MESSAGES):
-        producer.produce(topic, key=f"key-{i % 37}", value=f"message-{i}",
-                         on_delivery=lambda err, msg: delivered.append((err, msg.partition())))
+        producer.produce(
+            topic,
+            key=f"key-{i % 37}",
+            value=f"message-{i}",
+            on_delivery=lambda err, msg: delivered.append((err, msg.partition())),
+        )
     assert producer.flush(30) == 0
     assert len(delivered) == MESSAGES and all(err is None for err, _ in delivered)
     assert len({p for _, p in delivered}) == PARTITIONS
 
     group = unique_name("smoke-group")
-    consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": group,
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": kafka_bootstrap,
+            "group.id": group,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.subscribe([topic])
     seen = defaultdict(list)
     keys_by_partition = defaultdict(set)

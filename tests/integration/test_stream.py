@@ -9,12 +9,19 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-
 from kafka_helpers import end_offsets
-from stream_classifier.corpus import stream_texts
+from stream_harness import (
+    ClassifierProcess,
+    committed,
+    outputs_by_source,
+    produce,
+    read_topic,
+    settings_for,
+    wait_until,
+)
+
 from stream_classifier.labels import load_label_set
-from stream_harness import (ClassifierProcess, committed, outputs_by_source, produce, read_topic,
-                            settings_for, wait_until)
+from stream_classifier_workbench.datasets.reviews import stream_texts
 
 pytestmark = pytest.mark.kafka
 REPO = Path(__file__).resolve().parents[2]
@@ -55,8 +62,10 @@ def stream(kafka_bootstrap, topics, tmp_path, default_model_dir):
 
 
 def json_inputs(texts):
-    return [(f"user-{i % 50}".encode(), json.dumps({"id": i, "text": t}, ensure_ascii=False).encode())
-            for i, t in enumerate(texts)]
+    return [
+        (f"user-{i % 50}".encode(), json.dumps({"id": i, "text": t}, ensure_ascii=False).encode())
+        for i, t in enumerate(texts)
+    ]
 
 
 def test_every_input_labeled_once_in_order_and_committed(stream):
@@ -66,8 +75,11 @@ def test_every_input_labeled_once_in_order_and_committed(stream):
     outputs = read_topic(stream.bootstrap, stream.output, total, timeout=300)
     group = proc.settings["kafka"]["group_id"]
     ends = end_offsets(stream.bootstrap, stream.input)
-    wait_until(lambda: committed(stream.bootstrap, group, stream.input, 3) == ends, 30,
-               "committed offsets did not reach the end offsets")
+    wait_until(
+        lambda: committed(stream.bootstrap, group, stream.input, 3) == ends,
+        30,
+        "committed offsets did not reach the end offsets",
+    )
 
     assert len(outputs) == total
     by_source = outputs_by_source(outputs)
@@ -153,14 +165,20 @@ def test_label_file_replaced_mid_stream(stream):
     shutil.copyfile(LABELS / "opinion_zh.yaml", replacement)
     os.replace(replacement, stream.label_file)
     new_version = load_label_set(stream.label_file).version
-    wait_until(lambda: proc.metric_sum("sc_label_reloads_total", result="success") == 1, 30,
-               "the new label set was not swapped in")
+    wait_until(
+        lambda: proc.metric_sum("sc_label_reloads_total", result="success") == 1,
+        30,
+        "the new label set was not swapped in",
+    )
     produce(stream.bootstrap, stream.input, json_inputs(short_texts(200, seed=2)))
     first_two = read_topic(stream.bootstrap, stream.output, 400, timeout=120)
 
     stream.label_file.write_text("name: broken\nlabels: [{name: only-one}]\n")
-    wait_until(lambda: proc.metric_sum("sc_label_reloads_total", result="failure") == 1, 30,
-               "the invalid label file was not rejected")
+    wait_until(
+        lambda: proc.metric_sum("sc_label_reloads_total", result="failure") == 1,
+        30,
+        "the invalid label file was not rejected",
+    )
     produce(stream.bootstrap, stream.input, json_inputs(short_texts(200, seed=3)))
     everything = read_topic(stream.bootstrap, stream.output, 600, timeout=120)
 
@@ -169,8 +187,11 @@ def test_label_file_replaced_mid_stream(stream):
     assert versions.count(old_version) == 200
     assert versions.count(new_version) == 400, "after the swap, and after the rejected file, the new set labels"
     opinion = set(load_label_set(LABELS / "opinion_zh.yaml").names)
-    assert all(json.loads(m.value())["label"] in opinion for m in everything
-               if json.loads(m.value())["label_set_version"] == new_version)
+    assert all(
+        json.loads(m.value())["label"] in opinion
+        for m in everything
+        if json.loads(m.value())["label_set_version"] == new_version
+    )
     assert proc.metric_sum("sc_label_set_info", version=new_version) == 1
     assert proc.stop() == 0
 
@@ -188,15 +209,19 @@ def test_sigterm_mid_stream_then_restart_labels_everything(stream):
     after_stop = outputs_by_source(read_topic(stream.bootstrap, stream.output, 800, timeout=30))
     done = committed(stream.bootstrap, group, stream.input, 3)
     for partition, offset in done.items():
-        assert all((partition, o) in after_stop for o in range(max(offset, 0))), \
+        assert all((partition, o) in after_stop for o in range(max(offset, 0))), (
             "nothing is committed without its output"
+        )
 
     second = stream.start(settings)
     outputs = read_topic(stream.bootstrap, stream.output, total, timeout=300)
     ends = end_offsets(stream.bootstrap, stream.input)
     assert set(outputs_by_source(outputs)) == {(p, o) for p, end in ends.items() for o in range(end)}
-    wait_until(lambda: committed(stream.bootstrap, group, stream.input, 3) == ends, 30,
-               "committed offsets did not reach the end offsets after the restart")
+    wait_until(
+        lambda: committed(stream.bootstrap, group, stream.input, 3) == ends,
+        30,
+        "committed offsets did not reach the end offsets after the restart",
+    )
     assert second.stop() == 0
 
 

@@ -35,13 +35,21 @@ def gemm_probe() -> dict:
     def onnxruntime_result(w_q: np.ndarray, w_scale: np.ndarray, exact_option: bool) -> np.ndarray:
         graph = helper.make_graph(
             [helper.make_node("MatMulIntegerToFloat", ["a", "b", "sa", "sb", "zp"], ["y"], domain="com.microsoft")],
-            "probe", [helper.make_tensor_value_info("a", TensorProto.UINT8, [rows, k]),
-                      helper.make_tensor_value_info("sa", TensorProto.FLOAT, [rows, 1])],
+            "probe",
+            [
+                helper.make_tensor_value_info("a", TensorProto.UINT8, [rows, k]),
+                helper.make_tensor_value_info("sa", TensorProto.FLOAT, [rows, 1]),
+            ],
             [helper.make_tensor_value_info("y", TensorProto.FLOAT, [rows, n])],
-            [numpy_helper.from_array(w_q, "b"), numpy_helper.from_array(w_scale, "sb"),
-             numpy_helper.from_array(np.array(128, np.uint8), "zp")])
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
-                                                        helper.make_opsetid("com.microsoft", 1)])
+            [
+                numpy_helper.from_array(w_q, "b"),
+                numpy_helper.from_array(w_scale, "sb"),
+                numpy_helper.from_array(np.array(128, np.uint8), "zp"),
+            ],
+        )
+        model = helper.make_model(
+            graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+        )
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         if exact_option:
@@ -61,25 +69,31 @@ def gemm_probe() -> dict:
             return ((acc - 128 * b.sum(axis=0)) * x_scale * w_scale).astype(np.float32)
 
         got = onnxruntime_result(w_q, w_scale, exact_option)
-        return {"saturated_pairs": int((np.abs(pair_sums) > 32767).sum()),
-                "max_diff_from_exact": float(np.abs(got - as_float(exact)).max()),
-                "max_diff_from_saturating": float(np.abs(got - as_float(saturating)).max()),
-                "output_scale": float(np.abs(as_float(exact)).max())}
+        return {
+            "saturated_pairs": int((np.abs(pair_sums) > 32767).sum()),
+            "max_diff_from_exact": float(np.abs(got - as_float(exact)).max()),
+            "max_diff_from_saturating": float(np.abs(got - as_float(saturating)).max()),
+            "output_scale": float(np.abs(as_float(exact)).max()),
+        }
 
-    return {"cpu": cpu_features().as_dict(), "full_range": compare(127), "seven_bit": compare(64),
-            "full_range_exact_option": compare(127, exact_option=True)}
+    return {
+        "cpu": cpu_features().as_dict(),
+        "full_range": compare(127),
+        "seven_bit": compare(64),
+        "full_range_exact_option": compare(127, exact_option=True),
+    }
 
 
 def texts_probe(model_dir: str, count: int, out: str) -> dict:
-    from stream_classifier.corpus import stream_texts
     from stream_classifier.labels import load_label_set
     from stream_classifier.model.cpu_features import cpu_features
     from stream_classifier.model.engines import load_engine
+    from stream_classifier_workbench.datasets.reviews import stream_texts
 
     texts = stream_texts(limit=count, seed=23)
     label_set = load_label_set("configs/labels/sentiment.yaml")
     engine = load_engine(model_dir, cache_entries=0)
-    scores = np.concatenate([engine.classify(texts[i:i + 16], label_set).scores for i in range(0, len(texts), 16)])
+    scores = np.concatenate([engine.classify(texts[i : i + 16], label_set).scores for i in range(0, len(texts), 16)])
     np.save(out, scores)
     return {"cpu": cpu_features().as_dict(), "texts": len(texts)}
 

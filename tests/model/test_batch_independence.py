@@ -9,13 +9,13 @@ import random
 
 import numpy as np
 import pytest
+from tiny_checkpoints import make_checkpoint
 
-from stream_classifier.corpus import stream_texts
 from stream_classifier.labels import load_label_set, parse_label_set
-from stream_classifier.model.build import build_from_hf
 from stream_classifier.model.engines import load_engine
 from stream_classifier.model.runtime import SubBatching
-from tiny_checkpoints import make_checkpoint
+from stream_classifier_workbench.building.build import build_from_hf
+from stream_classifier_workbench.datasets.reviews import stream_texts
 
 TOLERANCE = 1e-4
 TEXTS = 500
@@ -24,7 +24,7 @@ TEXTS = 500
 def _scores_in_batches(engine, texts, label_set, order, batch_size):
     scores = np.zeros((len(texts), len(label_set.labels)), dtype=np.float32)
     for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
+        idx = order[start : start + batch_size]
         scores[idx] = engine.classify([texts[i] for i in idx], label_set).scores
     return scores
 
@@ -67,9 +67,10 @@ def test_padding_does_not_change_an_embedding(model, request):
     engine = load_engine(request.getfixturevalue(model), cache_entries=0)
     text = "物流很快，包装完好，下次还来"
     ids = engine.model.tokenizer.encode("query: " + text).ids
-    tight = engine.model.run_padded([np.array(ids)])
+    tight = engine.model.run_matrix(np.array([ids]), np.ones((1, len(ids)), dtype=np.int64), None)
     padded = engine.model.run_matrix(
-        np.array([ids + [engine.model.pad_id] * 100]), np.array([[1] * len(ids) + [0] * 100]), None)
+        np.array([ids + [engine.model.pad_id] * 100]), np.array([[1] * len(ids) + [0] * 100]), None
+    )
     assert np.abs(tight - padded).max() <= 1e-5
 
 

@@ -2,7 +2,7 @@
 
 import json
 
-from stream_classifier.bench.profile import format_profile, run_profile
+from stream_classifier_workbench.bench.profile import format_profile, run_profile
 
 
 def test_profile_splits_a_batch_into_phases_and_operators(default_model_dir, tmp_path):

@@ -2,19 +2,26 @@
 
 import numpy as np
 import pytest
-
-from stream_classifier.labels import parse_label_set
-from stream_classifier.model.build import build_from_hf
-from stream_classifier.model.engines import NliEngine, load_engine
-from stream_classifier.model.vectors import softmax
-from stream_classifier.model.manifest import Manifest
-from stream_classifier.model.runtime import FP32_FILE
 from tiny_checkpoints import make_checkpoint, torch_logits
 
-TEXTS = ["快递三天都没到，客服也不回复", "这款手机拍照效果很好，推荐", "请问怎么申请退款？",
-         "质量" * 200]  # the last one is truncated on the text side
-LABELS = {"name": "t", "template": "这句话属于类别：{label}。",
-          "labels": [{"name": "投诉"}, {"name": "咨询"}, {"name": "表扬"}]}
+from stream_classifier.labels import parse_label_set
+from stream_classifier.model.engines import NliEngine, load_engine
+from stream_classifier.model.manifest import Manifest
+from stream_classifier.model.runtime import FP32_FILE
+from stream_classifier.model.vectors import softmax
+from stream_classifier_workbench.building.build import build_from_hf
+
+TEXTS = [
+    "快递三天都没到，客服也不回复",
+    "这款手机拍照效果很好，推荐",
+    "请问怎么申请退款？",
+    "质量" * 200,
+]  # the last one is truncated on the text side
+LABELS = {
+    "name": "t",
+    "template": "这句话属于类别：{label}。",
+    "labels": [{"name": "投诉"}, {"name": "咨询"}, {"name": "表扬"}],
+}
 # random weights give near-uniform logits; INT8 is compared to fp32 loosely, fp32 ONNX to torch tightly
 
 
@@ -28,6 +35,7 @@ def built(tmp_path_factory):
             src = make_checkpoint(root / "checkpoint", family, engine)
             cache[(family, engine)] = (src, build_from_hf(src, engine, root / "built", quiet=True))
         return cache[(family, engine)]
+
     return get
 
 
@@ -76,7 +84,7 @@ def test_rebuild_is_skipped_when_inputs_are_unchanged(built):
 
 
 def test_checkpoint_without_entailment_label_is_refused(tmp_path):
-    from stream_classifier.model.build import BuildError
+    from stream_classifier_workbench.building.build import BuildError
 
     src = make_checkpoint(tmp_path / "ck", "bert", "embedding")  # no NLI labels in its config
     with pytest.raises(BuildError, match="entailment"):

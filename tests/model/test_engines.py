@@ -10,8 +10,9 @@ SENTIMENT = "configs/labels/sentiment.yaml"
 
 def test_obvious_sentiment(default_model_dir):
     engine = load_engine(default_model_dir)
-    result = engine.classify(["质量太差了，用了两天就坏了，再也不买了", "非常满意，物超所值，强烈推荐！"],
-                             load_label_set(SENTIMENT))
+    result = engine.classify(
+        ["质量太差了，用了两天就坏了，再也不买了", "非常满意，物超所值，强烈推荐！"], load_label_set(SENTIMENT)
+    )
     assert [result.top(i)[0] for i in range(2)] == ["negative", "positive"]
     assert np.allclose(result.scores.sum(axis=1), 1.0, atol=1e-5)
     record = result.as_dict(0)
@@ -20,8 +21,10 @@ def test_obvious_sentiment(default_model_dir):
 
 def test_opinion_labels(default_model_dir):
     engine = load_engine(default_model_dir)
-    result = engine.classify(["快递一周都没到，客服也不回复，太气人了", "请问怎么申请退款？",
-                              "建议增加夜间模式"], load_label_set("configs/labels/opinion_zh.yaml"))
+    result = engine.classify(
+        ["快递一周都没到，客服也不回复，太气人了", "请问怎么申请退款？", "建议增加夜间模式"],
+        load_label_set("configs/labels/opinion_zh.yaml"),
+    )
     assert [result.top(i)[0] for i in range(3)] == ["complaint", "inquiry", "suggestion"]
 
 
@@ -68,9 +71,17 @@ def test_labels_are_encoded_once_per_version_and_texts_tokenized_once_per_batch(
 
 def test_multi_label_thresholds(default_model_dir):
     engine = load_engine(default_model_dir)
-    label_set = parse_label_set({"name": "m", "multi_label": True, "default_threshold": 0.80,
-                                 "labels": [{"name": "物流", "description": "快递 物流 送货"},
-                                            {"name": "价格", "description": "价格 贵 便宜"}]})
+    label_set = parse_label_set(
+        {
+            "name": "m",
+            "multi_label": True,
+            "default_threshold": 0.80,
+            "labels": [
+                {"name": "物流", "description": "快递 物流 送货"},
+                {"name": "价格", "description": "价格 贵 便宜"},
+            ],
+        }
+    )
     result = engine.classify(["快递太慢了，而且价格也贵"], label_set)
     record = result.as_dict(0)
     assert set(record["labels"]) <= {"物流", "价格"}
@@ -81,34 +92,56 @@ def test_multi_label_thresholds(default_model_dir):
 def test_examples_override_descriptions_that_get_them_wrong(default_model_dir):
     engine = load_engine(default_model_dir, cache_entries=0)
     text = "这家餐厅的菜很好吃，服务员也热情"
-    misleading = {"name": "e", "labels": [{"name": "a", "description": "体育比赛"},
-                                          {"name": "b", "description": "美食餐厅"}]}
+    misleading = {
+        "name": "e",
+        "labels": [{"name": "a", "description": "体育比赛"}, {"name": "b", "description": "美食餐厅"}],
+    }
     assert engine.classify([text], parse_label_set(misleading)).top(0)[0] == "b"
     food = ["餐馆的红烧肉很入味", "这家店的火锅味道不错", "饭菜可口，分量很足", "点的菜上得很快，很好吃"]
     sports = ["主队二比一赢下比赛", "他在决赛中打破了世界纪录", "篮球联赛今晚开打", "球员上半场进了两个球"]
-    with_examples = {"name": "e", "labels": [{"name": "a", "description": "体育比赛", "examples": food},
-                                             {"name": "b", "description": "美食餐厅", "examples": sports}]}
+    with_examples = {
+        "name": "e",
+        "labels": [
+            {"name": "a", "description": "体育比赛", "examples": food},
+            {"name": "b", "description": "美食餐厅", "examples": sports},
+        ],
+    }
     assert engine.classify([text], parse_label_set(with_examples)).top(0)[0] == "a"
 
 
 def test_examples_that_agree_with_the_descriptions_change_nothing(default_model_dir):
     engine = load_engine(default_model_dir, cache_entries=0)
-    plain = {"name": "e", "labels": [{"name": "food", "description": "美食餐厅"},
-                                     {"name": "sports", "description": "体育比赛"}]}
-    agreeing = {"name": "e", "labels": [
-        {"name": "food", "description": "美食餐厅", "examples": ["这家店的火锅味道不错", "饭菜可口，分量很足"]},
-        {"name": "sports", "description": "体育比赛", "examples": ["主队二比一赢下比赛", "篮球联赛今晚开打"]}]}
+    plain = {
+        "name": "e",
+        "labels": [{"name": "food", "description": "美食餐厅"}, {"name": "sports", "description": "体育比赛"}],
+    }
+    agreeing = {
+        "name": "e",
+        "labels": [
+            {"name": "food", "description": "美食餐厅", "examples": ["这家店的火锅味道不错", "饭菜可口，分量很足"]},
+            {"name": "sports", "description": "体育比赛", "examples": ["主队二比一赢下比赛", "篮球联赛今晚开打"]},
+        ],
+    }
     texts = ["红烧肉很入味", "球员进了两个球"]
-    np.testing.assert_allclose(engine.classify(texts, parse_label_set(plain)).scores,
-                               engine.classify(texts, parse_label_set(agreeing)).scores, atol=1e-6)
+    np.testing.assert_allclose(
+        engine.classify(texts, parse_label_set(plain)).scores,
+        engine.classify(texts, parse_label_set(agreeing)).scores,
+        atol=1e-6,
+    )
 
 
 def test_several_descriptions_and_abstain(default_model_dir):
     engine = load_engine(default_model_dir, cache_entries=0)
-    label_set = parse_label_set({
-        "name": "s", "abstain": {"label": "none of these", "min_score": 0.99},
-        "labels": [{"name": "positive", "description": ["好评，满意", "东西很好，推荐购买"]},
-                   {"name": "negative", "description": ["差评，失望", "质量太差，要求退货"]}]})
+    label_set = parse_label_set(
+        {
+            "name": "s",
+            "abstain": {"label": "none of these", "min_score": 0.99},
+            "labels": [
+                {"name": "positive", "description": ["好评，满意", "东西很好，推荐购买"]},
+                {"name": "negative", "description": ["差评，失望", "质量太差，要求退货"]},
+            ],
+        }
+    )
     result = engine.classify(["质量太差了，我要退货", "今天是星期三"], label_set)
     assert result.top(0)[0] == "negative"
     record = result.as_dict(1)

@@ -18,13 +18,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
+from system_tools import REPO, find_tool, needs
 
-from stream_classifier.corpus import stream_texts
 from stream_classifier.labels import load_label_set
 from stream_classifier.model.engines import load_engine
 from stream_classifier.model.runtime import FP32_FILE
-from system_tools import REPO, find_tool, needs
+from stream_classifier_workbench.datasets.reviews import stream_texts
 
 QEMU = find_tool("qemu-x86_64", "apt-get install qemu-user")
 CPU = "Haswell"  # AVX2 and FMA, no AVX-512, no VNNI, no AMX
@@ -36,8 +35,9 @@ pytestmark = needs(QEMU, "qemu-x86_64", "apt-get install qemu-user")
 
 def emulated(*args: str, timeout: int = 1800) -> subprocess.CompletedProcess:
     env = dict(os.environ, QEMU_CPU=CPU, PYTHONPATH=str(REPO))
-    result = subprocess.run([QEMU, sys.executable, *args], cwd=REPO, env=env, capture_output=True,
-                            text=True, timeout=timeout)
+    result = subprocess.run(
+        [QEMU, sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
 
@@ -60,8 +60,9 @@ def test_the_small_graph_scheme_tests_pass_on_the_emulated_cpu():
 
 def test_real_texts_get_the_same_int8_scores_on_the_emulated_cpu(default_model_dir, tmp_path):
     out = tmp_path / "emulated.npy"
-    report = json.loads(emulated(str(PROBE), "texts", str(default_model_dir), str(TEXTS), str(out))
-                        .stdout.strip().splitlines()[-1])
+    report = json.loads(
+        emulated(str(PROBE), "texts", str(default_model_dir), str(TEXTS), str(out)).stdout.strip().splitlines()[-1]
+    )
     assert report["cpu"]["int8_kernel"] == "avx2-vpmaddubsw"
     on_avx2 = np.load(out)
     texts = stream_texts(limit=TEXTS, seed=23)
@@ -69,13 +70,15 @@ def test_real_texts_get_the_same_int8_scores_on_the_emulated_cpu(default_model_d
 
     def scores(variant):
         engine = load_engine(default_model_dir, variant, cache_entries=0)
-        return np.concatenate([engine.classify(texts[i:i + 16], label_set).scores for i in range(0, TEXTS, 16)])
+        return np.concatenate([engine.classify(texts[i : i + 16], label_set).scores for i in range(0, TEXTS, 16)])
 
     here, fp32 = scores("model.onnx"), scores(FP32_FILE)
-    figures = {"labels_as_here": float(np.mean(on_avx2.argmax(1) == here.argmax(1))),
-               "agreement_with_fp32": float(np.mean(on_avx2.argmax(1) == fp32.argmax(1))),
-               "mean_score_diff_vs_here": float(np.abs(on_avx2 - here).mean()),
-               "mean_score_diff_int8_vs_fp32_here": float(np.abs(here - fp32).mean())}
+    figures = {
+        "labels_as_here": float(np.mean(on_avx2.argmax(1) == here.argmax(1))),
+        "agreement_with_fp32": float(np.mean(on_avx2.argmax(1) == fp32.argmax(1))),
+        "mean_score_diff_vs_here": float(np.abs(on_avx2 - here).mean()),
+        "mean_score_diff_int8_vs_fp32_here": float(np.abs(here - fp32).mean()),
+    }
     print(figures)
     # the integer products are the same; fp32 kernels between them (LayerNorm, GELU, softmax) are
     # not bit-identical across instruction sets, and a last-bit difference can move an activation

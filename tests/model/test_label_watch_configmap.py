@@ -51,8 +51,9 @@ def test_watcher_follows_a_configmap_symlink_swap(tmp_path, default_model_dir):
     sentiment = (LABELS / "sentiment.yaml").read_text(encoding="utf-8")
     volume = ConfigMapVolume(tmp_path / "labels", sentiment)
     metrics = Metrics()
-    watcher = LabelWatcher(volume.root / "labels.yaml", load_engine(default_model_dir, cache_entries=0), metrics,
-                           interval_s=0.01)
+    watcher = LabelWatcher(
+        volume.root / "labels.yaml", load_engine(default_model_dir, cache_entries=0), metrics, interval_s=0.01
+    )
     assert watcher.current.version == load_label_set(LABELS / "sentiment.yaml").version
     assert not watcher.maybe_reload(now=1.0), "nothing changed"
 

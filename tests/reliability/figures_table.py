@@ -1,6 +1,6 @@
-"""The README's fault-injection table from a figures file (one JSON line per test run):
+"""The fault-injection table of docs/reliability.md from a figures file (one JSON line per test run):
 
-    python tests/reliability/figures_table.py results/reliability/figures.jsonl
+python tests/reliability/figures_table.py results/reliability/figures.jsonl
 """
 
 from __future__ import annotations
@@ -19,12 +19,17 @@ def cell(value) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| fault | mode | in | outputs | lost | duplicates | aborted writes | s | also |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| fault | mode | in | outputs | lost | duplicates | aborted writes | s | also |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for row in rows:
         extra = ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in row.items() if key not in NOT_EXTRA)
-        lines.append(f"| {row['test']} | {MODES.get(row['mode'], row['mode'])} | "
-                     + " | ".join(cell(row.get(c)) for c in COLUMNS) + f" | {extra} |")
+        lines.append(
+            f"| {row['test']} | {MODES.get(row['mode'], row['mode'])} | "
+            + " | ".join(cell(row.get(c)) for c in COLUMNS)
+            + f" | {extra} |"
+        )
     return "\n".join(lines)
 
 

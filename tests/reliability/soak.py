@@ -36,11 +36,15 @@ def table(rows: list[dict]) -> str:
         t["runs"] += 1
         for key in ("messages_in", "outputs", "lost", "duplicates", "aborted_writes", "seconds"):
             t[key] += row.get(key, 0) or 0
-    lines = ["| test | mode | runs | messages in | outputs | lost | duplicates | aborted writes | seconds |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| test | mode | runs | messages in | outputs | lost | duplicates | aborted writes | seconds |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for (test, mode), t in sorted(totals.items()):
-        lines.append(f"| {test} | {mode} | {t['runs']:.0f} | {t['messages_in']:.0f} | {t['outputs']:.0f} | "
-                     f"{t['lost']:.0f} | {t['duplicates']:.0f} | {t['aborted_writes']:.0f} | {t['seconds']:.0f} |")
+        lines.append(
+            f"| {test} | {mode} | {t['runs']:.0f} | {t['messages_in']:.0f} | {t['outputs']:.0f} | "
+            f"{t['lost']:.0f} | {t['duplicates']:.0f} | {t['aborted_writes']:.0f} | {t['seconds']:.0f} |"
+        )
     return "\n".join(lines)
 
 
@@ -55,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     figures = args.out / f"soak-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
     started, round_no, failed_rounds = time.monotonic(), 0, 0
+
     def more() -> bool:
         if args.rounds is not None:
             return round_no < args.rounds
@@ -63,8 +68,15 @@ def main(argv: list[str] | None = None) -> int:
     while more():
         round_no += 1
         seed = 1000 + round_no
-        command = [sys.executable, "-m", "pytest", str(REPO / "tests" / "reliability"), "-q", "-p",
-                   "no:cacheprovider"] + (["-k", args.keyword] if args.keyword else [])
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(REPO / "tests" / "reliability"),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+        ] + (["-k", args.keyword] if args.keyword else [])
         env = {**os.environ, "SC_FAULT_SEED": str(seed), "SC_RELIABILITY_FIGURES": str(figures)}
         log = args.out / f"soak-round-{round_no}.log"
         with log.open("wb") as out:
@@ -73,8 +85,11 @@ def main(argv: list[str] | None = None) -> int:
         rows = [json.loads(line) for line in figures.read_text().splitlines()] if figures.exists() else []
         elapsed = time.monotonic() - started
         budget = f"{args.rounds} rounds" if args.rounds is not None else f"{args.duration / 60:.0f} min"
-        print(f"\nround {round_no} (seed {seed}): {'passed' if code == 0 else f'FAILED (exit {code}), see {log}'}"
-              f" — {elapsed / 60:.1f} min, of {budget}", flush=True)
+        print(
+            f"\nround {round_no} (seed {seed}): {'passed' if code == 0 else f'FAILED (exit {code}), see {log}'}"
+            f" — {elapsed / 60:.1f} min, of {budget}",
+            flush=True,
+        )
         print(table(rows), flush=True)
     print(f"\n{round_no} rounds, {failed_rounds} failed; figures in {figures}")
     return 1 if failed_rounds else 0

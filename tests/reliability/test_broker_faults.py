@@ -4,8 +4,7 @@ data directory mid-stream, and an output topic that does not exist for a while."
 import time
 
 import pytest
-
-from faults import (Figures, committed_now, numbered_inputs, output_high_watermark, wait_all_committed, wait_until)
+from faults import Figures, committed_now, numbered_inputs, output_high_watermark, wait_all_committed, wait_until
 from stream_harness import produce
 
 pytestmark = pytest.mark.kafka
@@ -52,6 +51,9 @@ def test_missing_output_topic_commits_nothing_until_it_exists(own_broker, own_to
     assert proc.stop() == 0, proc.log_tail()
 
     figures.audit_run(rig.bootstrap, rig.input, rig.output, total)
-    figures.report(missing_s=12, committed_while_missing=sum(max(0, o) for o in before.values()),
-                   done_after_creation_s=round(caught_up_s, 1))
+    figures.report(
+        missing_s=12,
+        committed_while_missing=sum(max(0, o) for o in before.values()),
+        done_after_creation_s=round(caught_up_s, 1),
+    )
     figures.assert_delivered()

@@ -7,10 +7,8 @@ from collections import Counter
 
 import pytest
 from confluent_kafka.admin import AdminClient
-
 from conftest import local_cluster
-from faults import (Figures, numbered_inputs, output_high_watermark, seed,
-                    wait_all_committed, wait_until)
+from faults import Figures, numbered_inputs, output_high_watermark, seed, wait_all_committed, wait_until
 from kafka_helpers import Topics
 from stream_harness import produce
 
@@ -33,8 +31,7 @@ def busiest_leader(bootstrap: str, topics: list[str]) -> int:
 def test_kill_9_of_a_broker_in_a_3_broker_cluster(cluster, rig_factory, mode):
     total = 6000
     topics = Topics(cluster.bootstrap)
-    rig = rig_factory(cluster.bootstrap, topics, partitions=3, replication=3,
-                      topic_config={"min.insync.replicas": "2"})
+    rig = rig_factory(cluster.bootstrap, topics, partitions=3, replication=3, topic_config={"min.insync.replicas": "2"})
     figures = Figures("3 brokers, kill -9 one (RF 3, min.isr 2)", mode)
     produce(rig.bootstrap, rig.input, numbered_inputs(total))
     proc = rig.start(rig.settings(mode, session_timeout_ms=30000))

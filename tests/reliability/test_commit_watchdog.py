@@ -11,7 +11,6 @@ import urllib.request
 import pytest
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
-
 from conftest import local_cluster
 from faults import Figures, numbered_inputs, output_high_watermark, wait_all_committed, wait_until
 from kafka_helpers import Topics, unique_name
@@ -95,8 +94,9 @@ def test_commit_watchdog_exits_5_when_commits_stop_and_the_restart_loses_nothing
     assert restarted.stop() == 0, restarted.log_tail()
 
     figures.audit_run(rig.bootstrap, rig.input, rig.output, total)
-    figures.report(coordinator=coordinator, seconds_to_exit=round(exit_s, 1), exit_code=code,
-                   healthz_503_seen=503 in statuses)
+    figures.report(
+        coordinator=coordinator, seconds_to_exit=round(exit_s, 1), exit_code=code, healthz_503_seen=503 in statuses
+    )
     figures.assert_delivered()
 
 

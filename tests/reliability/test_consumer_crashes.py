@@ -4,8 +4,7 @@ import random
 import time
 
 import pytest
-
-from faults import (Figures, numbered_inputs, output_high_watermark, random_moments, seed, wait_all_committed, wait_until)
+from faults import Figures, numbered_inputs, output_high_watermark, random_moments, seed, wait_all_committed, wait_until
 from kafka_helpers import free_ports
 from stream_harness import produce
 
@@ -25,14 +24,17 @@ def test_kill_9_ten_times_loses_nothing(rig_factory, mode):
     proc = rig.start(settings)
     in_transaction = 0
     for n, moment in enumerate(random_moments(KILLS, TOTAL // 20, TOTAL * 9 // 10)):
-        wait_until(lambda: output_high_watermark(rig.bootstrap, rig.output) >= moment, 300,
-                   f"no progress to {moment} outputs", interval=0.05)
+        wait_until(
+            lambda moment=moment: output_high_watermark(rig.bootstrap, rig.output) >= moment,
+            300,
+            f"no progress to {moment} outputs",
+            interval=0.05,
+        )
         if mode == "exactly_once" and n % 2:
             # a kill from outside almost never lands in the few ms between a transaction's
             # writes and its commit: half of them the process deals itself, right there
             proc.kill()
-            proc = rig.start(settings, env={"SC_FAULT_KILL_IN_TRANSACTION": str(pause.randint(1, 5))},
-                             ready=False)
+            proc = rig.start(settings, env={"SC_FAULT_KILL_IN_TRANSACTION": str(pause.randint(1, 5))}, ready=False)
             assert proc.wait(120) == -9, proc.log_tail()
             in_transaction += 1
         else:
@@ -43,8 +45,10 @@ def test_kill_9_ten_times_loses_nothing(rig_factory, mode):
     assert proc.stop() == 0, proc.log_tail()
 
     row = figures.audit_run(rig.bootstrap, rig.input, rig.output, TOTAL)
-    figures.report(kills=KILLS + in_transaction,
-                   **({"killed_inside_a_transaction": in_transaction} if mode == "exactly_once" else {}))
+    figures.report(
+        kills=KILLS + in_transaction,
+        **({"killed_inside_a_transaction": in_transaction} if mode == "exactly_once" else {}),
+    )
     figures.assert_delivered()
     if mode == "exactly_once":
         assert row["outputs"] == TOTAL

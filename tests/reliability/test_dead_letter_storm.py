@@ -1,7 +1,6 @@
 """Fault 5: dead-letter storms: 30% bad inputs, and 100% bad over the guard window."""
 
 import pytest
-
 from faults import Figures, dead_letter_sources, numbered_inputs, read_all, wait_all_committed
 from kafka_helpers import committed_offsets, end_offsets
 from stream_harness import produce
@@ -28,8 +27,7 @@ def test_thirty_percent_bad_inputs(rig_factory, mode):
     row = figures.audit_run(rig.bootstrap, rig.input, rig.output, total, expected=good)
     outputs = figures.outputs
     dead = dead_letter_sources(read_all(rig.bootstrap, rig.dead_letter))
-    figures.report(bad_inputs=len(bad), dead_letters=sum(dead.values()),
-                   bad_not_dead_lettered=len(bad - set(dead)))
+    figures.report(bad_inputs=len(bad), dead_letters=sum(dead.values()), bad_not_dead_lettered=len(bad - set(dead)))
     assert 0.25 < len(bad) / total < 0.35
     assert set(outputs) == good and row["lost"] == 0, "every good input labeled"
     assert set(dead) == bad, "every bad input dead-lettered, nothing else"

@@ -2,7 +2,6 @@
 partitions."""
 
 import pytest
-
 from faults import Figures, numbered_inputs, output_high_watermark, wait_all_committed, wait_until
 from stream_harness import produce
 
@@ -15,6 +14,7 @@ def test_one_then_three_then_two_consumers(rig_factory, mode):
     rig = rig_factory(partitions=6)
     figures = Figures("scale 1 -> 3 -> 2 consumers, 6 partitions", mode)
     produce(rig.bootstrap, rig.input, numbered_inputs(total))
+
     # at-least-once with dynamic members (a stopped one leaves the group at once);
     # exactly-once needs static ones (group.instance.id makes the transactional.id)
     def settings(n):

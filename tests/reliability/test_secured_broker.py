@@ -7,12 +7,11 @@ import time
 from pathlib import Path
 
 import pytest
-
 from faults import Figures, numbered_inputs, wait_all_committed
 from kafka_helpers import Topics, free_ports
 from stream_harness import produce
 
-from stream_classifier.devtools.kafka_broker import LocalKafka
+from stream_classifier_workbench.devtools.kafka_broker import LocalKafka
 
 pytestmark = pytest.mark.kafka
 
@@ -22,18 +21,60 @@ STORE_PASSWORD = "keystore-pw-5521"
 
 def make_certificates(directory: Path) -> tuple[Path, Path]:
     """A CA, and a broker certificate for 127.0.0.1 signed by it: (ca.pem, broker.p12)."""
+
     def openssl(*args: str) -> None:
         subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
 
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
-            "-days", "2", "-subj", "/CN=stream-classifier test CA")
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "broker.key", "-out", "broker.csr",
-            "-subj", "/CN=127.0.0.1")
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=stream-classifier test CA",
+    )
+    openssl(
+        "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "broker.key", "-out", "broker.csr", "-subj", "/CN=127.0.0.1"
+    )
     (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    openssl("x509", "-req", "-in", "broker.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-            "-out", "broker.pem", "-days", "2", "-extfile", "san.ext")
-    openssl("pkcs12", "-export", "-in", "broker.pem", "-inkey", "broker.key", "-certfile", "ca.pem",
-            "-out", "broker.p12", "-passout", f"pass:{STORE_PASSWORD}")
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        "broker.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "broker.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    )
+    openssl(
+        "pkcs12",
+        "-export",
+        "-in",
+        "broker.pem",
+        "-inkey",
+        "broker.key",
+        "-certfile",
+        "ca.pem",
+        "-out",
+        "broker.p12",
+        "-passout",
+        f"pass:{STORE_PASSWORD}",
+    )
     return directory / "ca.pem", directory / "broker.p12"
 
 
@@ -44,12 +85,13 @@ def secured_broker():
     plain, secured, controller = free_ports(3)
     overrides = {
         "listeners": f"PLAINTEXT://127.0.0.1:{plain},SASL_SSL://127.0.0.1:{secured},"
-                     f"CONTROLLER://127.0.0.1:{controller}",
+        f"CONTROLLER://127.0.0.1:{controller}",
         "advertised.listeners": f"PLAINTEXT://127.0.0.1:{plain},SASL_SSL://127.0.0.1:{secured}",
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT",
         "sasl.enabled.mechanisms": "SCRAM-SHA-512",
-        "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config":
-            "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+        "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        ),
         "ssl.keystore.type": "PKCS12",
         "ssl.keystore.location": str(keystore),
         "ssl.keystore.password": STORE_PASSWORD,
@@ -67,8 +109,11 @@ def secured_broker():
 def secured_settings(rig, secured_bootstrap: str, ca: Path) -> dict:
     settings = rig.settings()
     settings["kafka"]["bootstrap_servers"] = secured_bootstrap
-    settings["kafka"]["properties"] = {"security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512",
-                                       "ssl.ca.location": str(ca)}
+    settings["kafka"]["properties"] = {
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "ssl.ca.location": str(ca),
+    }
     return settings
 
 

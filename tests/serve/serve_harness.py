@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-
 from kafka_helpers import free_ports
 
 REPO = Path(__file__).resolve().parents[2]
@@ -23,22 +22,27 @@ class ServeProcess:
     workdir: Path
     proc: subprocess.Popen | None = None
 
-    def start(self) -> "ServeProcess":
+    def start(self) -> ServeProcess:
         self.port = free_ports(1)[0]
         self.settings.setdefault("serve", {})["port"] = self.port
         config = self.workdir / f"serve-{self.port}.yaml"
         config.write_text(yaml.safe_dump(self.settings, allow_unicode=True))
         self.log_path = config.with_suffix(".log")
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "stream_classifier", "serve", "--config", str(config)],
-                                     cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT, env=dict(os.environ))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "stream_classifier", "serve", "--config", str(config)],
+            cwd=REPO,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ),
+        )
         return self
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def wait_ready(self, timeout: float = 180) -> "ServeProcess":
+    def wait_ready(self, timeout: float = 180) -> ServeProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

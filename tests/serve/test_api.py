@@ -10,10 +10,10 @@ import httpx
 import numpy as np
 import pytest
 import yaml
-
 from serve_harness import ServeProcess
-from stream_classifier.corpus import stream_texts
+
 from stream_classifier.labels import load_label_set
+from stream_classifier_workbench.datasets.reviews import stream_texts
 
 pytestmark = pytest.mark.model
 REPO = Path(__file__).resolve().parents[2]
@@ -25,11 +25,13 @@ def _settings(tmp: Path, model_dir: Path, **serve) -> dict:
     for name in ("opinion_zh.yaml", "sentiment.yaml"):
         if not (tmp / name).exists():
             shutil.copy(LABELS / name, tmp / name)
-    return {"labels": {"file": str(tmp / "opinion_zh.yaml"), "watch_interval_s": 0.2},
-            "model": {"dir": str(model_dir)},
-            "batch": {"max_size": 64, "max_wait_ms": 50},
-            "serve": {"label_files": [str(tmp / "sentiment.yaml")], "live": {"enabled": False}, **serve},
-            "logging": {"format": "text", "level": "INFO"}}
+    return {
+        "labels": {"file": str(tmp / "opinion_zh.yaml"), "watch_interval_s": 0.2},
+        "model": {"dir": str(model_dir)},
+        "batch": {"max_size": 64, "max_wait_ms": 50},
+        "serve": {"label_files": [str(tmp / "sentiment.yaml")], "live": {"enabled": False}, **serve},
+        "logging": {"format": "text", "level": "INFO"},
+    }
 
 
 @pytest.fixture(scope="module")
@@ -68,17 +70,25 @@ def test_concurrent_requests_share_micro_batches_and_score_as_the_engine_does(se
         assert got["label"] == expected["label"]
         assert got["label_set_version"] == expected["label_set_version"] == body["label_set_version"]
         assert got["model_id"] == expected["model_id"]
-        np.testing.assert_allclose([got["scores"][n] for n in label_set.names],
-                                   [expected["scores"][n] for n in label_set.names], atol=1e-4)
+        np.testing.assert_allclose(
+            [got["scores"][n] for n in label_set.names], [expected["scores"][n] for n in label_set.names], atol=1e-4
+        )
 
 
 def test_several_texts_inline_label_set_and_repeat_cache(server):
-    inline = {"name": "delivery", "labels": [{"name": "slow", "description": "物流慢，快递迟迟不到"},
-                                             {"name": "fast", "description": "物流快，第二天就到了"}]}
+    inline = {
+        "name": "delivery",
+        "labels": [
+            {"name": "slow", "description": "物流慢，快递迟迟不到"},
+            {"name": "fast", "description": "物流快，第二天就到了"},
+        ],
+    }
     texts = ["快递一个星期了还没到", "昨天下单今天就收到了，很快"]
     hits_before = server.metric("sc_repeat_cache_hits_total")
     for _ in range(2):
-        response = httpx.post(server.url + "/v1/classify", json={"texts": texts, "inline_label_set": inline}, timeout=60)
+        response = httpx.post(
+            server.url + "/v1/classify", json={"texts": texts, "inline_label_set": inline}, timeout=60
+        )
         assert response.status_code == 200, response.text
     body = response.json()
     assert [r["label"] for r in body["results"]] == ["slow", "fast"]
@@ -86,25 +96,51 @@ def test_several_texts_inline_label_set_and_repeat_cache(server):
     assert server.metric("sc_repeat_cache_hits_total") - hits_before == 2
 
 
-@pytest.mark.parametrize("payload, field", [
-    ({"texts": [], "label_set": "opinion-zh"}, "texts"),
-    ({"texts": ["好"] * 65, "label_set": "opinion-zh"}, "texts"),
-    ({"texts": ["好", ""], "label_set": "opinion-zh"}, "texts.1"),
-    ({"texts": ["长" * 4001], "label_set": "opinion-zh"}, "texts.0"),
-    ({"texts": [3], "label_set": "opinion-zh"}, "texts.0"),
-    ({"label_set": "opinion-zh"}, "texts"),
-    ({"texts": ["好"], "label_set": "no-such-set"}, "label_set"),
-    ({"texts": ["好"], "inline_label_set": {"name": "x", "labels": [{"name": "a"}]}}, "inline_label_set"),
-    ({"texts": ["好"], "inline_label_set": {"name": "x", "labels": [{"name": "a"}, {"name": ""}]}},
-     "inline_label_set.labels.1.name"),
-    ({"texts": ["好"], "label_set": "opinion-zh", "colour": 1}, "colour"),
-])
+@pytest.mark.parametrize(
+    "payload, field",
+    [
+        ({"texts": [], "label_set": "opinion-zh"}, "texts"),
+        ({"texts": ["好"] * 65, "label_set": "opinion-zh"}, "texts"),
+        ({"texts": ["好", ""], "label_set": "opinion-zh"}, "texts.1"),
+        ({"texts": ["长" * 4001], "label_set": "opinion-zh"}, "texts.0"),
+        ({"texts": [3], "label_set": "opinion-zh"}, "texts.0"),
+        ({"label_set": "opinion-zh"}, "texts"),
+        ({"texts": ["好"], "label_set": "no-such-set"}, "label_set"),
+        ({"texts": ["好"], "inline_label_set": {"name": "x", "labels": [{"name": "a"}]}}, "inline_label_set"),
+        (
+            {"texts": ["好"], "inline_label_set": {"name": "x", "labels": [{"name": "a"}, {"name": ""}]}},
+            "inline_label_set.labels.1.name",
+        ),
+        ({"texts": ["好"], "label_set": "opinion-zh", "colour": 1}, "colour"),
+    ],
+)
 def test_bad_input_is_422_naming_the_field(server, payload, field):
     response = httpx.post(server.url + "/v1/classify", json=payload, timeout=30)
     assert response.status_code == 422, response.text
     body = response.json()
     assert any(e["field"] == field for e in body["detail"]), body
     assert field in body["error"]
+
+
+def test_a_request_naming_no_label_set_gets_the_streams_set(server):
+    response = httpx.post(server.url + "/v1/classify", json={"texts": ["快递三天都没到"]}, timeout=60)
+    assert response.status_code == 200, response.text
+    named = httpx.post(
+        server.url + "/v1/classify", json={"texts": ["快递三天都没到"], "label_set": "opinion-zh"}, timeout=60
+    ).json()
+    assert response.json()["label_set_version"] == named["label_set_version"]
+    assert response.json()["results"][0]["label"] == named["results"][0]["label"]
+
+
+def test_both_a_name_and_an_inline_set_is_422(server):
+    inline = {"name": "x", "labels": [{"name": "a"}, {"name": "b"}]}
+    response = httpx.post(
+        server.url + "/v1/classify",
+        timeout=30,
+        json={"texts": ["好"], "label_set": "opinion-zh", "inline_label_set": inline},
+    )
+    assert response.status_code == 422, response.text
+    assert "at most one of label_set" in response.json()["error"]
 
 
 def test_oversized_body_is_413(server):
@@ -117,8 +153,10 @@ def test_oversized_body_is_413(server):
 def test_label_set_writes_need_the_token_then_swap_like_the_file_watcher(server):
     before = httpx.get(server.url + "/v1/label-sets/sentiment").json()
     edited = dict(before["label_set"])
-    edited["labels"] = [{"name": "positive", "description": "好评：满意，推荐，物流快"},
-                        {"name": "negative", "description": "差评：失望，物流慢，质量差"}]
+    edited["labels"] = [
+        {"name": "positive", "description": "好评：满意，推荐，物流快"},
+        {"name": "negative", "description": "差评：失望，物流慢，质量差"},
+    ]
     url = server.url + "/v1/label-sets/sentiment"
     assert httpx.put(url, json=edited).status_code == 401
     assert httpx.put(url, json=edited, headers={"Authorization": "Bearer wrong"}).status_code == 403
@@ -130,8 +168,12 @@ def test_label_set_writes_need_the_token_then_swap_like_the_file_watcher(server)
     renamed = {**edited, "name": "other"}
     response = httpx.put(url, json=renamed, headers={"Authorization": f"Bearer {TOKEN}"})
     assert response.status_code == 422 and response.json()["detail"][0]["field"] == "name"
-    assert httpx.put(server.url + "/v1/label-sets/nope", json=edited,
-                     headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 404
+    assert (
+        httpx.put(
+            server.url + "/v1/label-sets/nope", json=edited, headers={"Authorization": f"Bearer {TOKEN}"}
+        ).status_code
+        == 404
+    )
 
     reloads_before = server.metric('sc_label_reloads_total{result="success"}')
     response = httpx.put(url, json=edited, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
@@ -175,8 +217,9 @@ def test_full_queue_is_429_with_retry_after(tmp_path, default_model_dir):
     proc = ServeProcess(settings, tmp_path).start().wait_ready()
     try:
         long_texts = [t for t in stream_texts(seed=3) if len(t) > 150][:30]
-        responses = asyncio.run(_concurrently(proc.url, [{"texts": [t], "label_set": "opinion-zh"}
-                                                         for t in long_texts]))
+        responses = asyncio.run(
+            _concurrently(proc.url, [{"texts": [t], "label_set": "opinion-zh"} for t in long_texts])
+        )
         codes = [r.status_code for r in responses]
         assert codes.count(429) > 0 and codes.count(200) > 0, codes
         assert set(codes) <= {200, 429}, codes
@@ -185,8 +228,12 @@ def test_full_queue_is_429_with_retry_after(tmp_path, default_model_dir):
         assert proc.metric('sc_serve_requests_total{status="429"}') == codes.count(429)
         # the writes are off on a server without a token
         edited = httpx.get(proc.url + "/v1/label-sets/sentiment").json()["label_set"]
-        assert httpx.put(proc.url + "/v1/label-sets/sentiment", json=edited,
-                         headers={"Authorization": "Bearer anything"}).status_code == 403
+        assert (
+            httpx.put(
+                proc.url + "/v1/label-sets/sentiment", json=edited, headers={"Authorization": "Bearer anything"}
+            ).status_code
+            == 403
+        )
     finally:
         assert proc.stop() == 0, proc.log_tail()
 
@@ -212,8 +259,13 @@ def test_config_errors_name_the_field(tmp_path, default_model_dir):
 
     config = tmp_path / "bad.yaml"
     config.write_text(yaml.safe_dump({"serve": {"max_queue": 0}}))
-    result = subprocess.run([sys.executable, "-m", "stream_classifier", "serve", "--config", str(config)],
-                            capture_output=True, text=True, cwd=REPO, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "stream_classifier", "serve", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
     assert result.returncode == 2 and "serve.max_queue" in result.stderr, result.stderr
 
 
@@ -222,6 +274,7 @@ def test_oversized_streamed_body_without_length_is_413(server):
         for _ in range(40):
             yield b'{"texts": ["' + "长".encode() * 10_000  # 30 kB a chunk, no Content-Length
 
-    response = httpx.post(server.url + "/v1/classify", content=chunks(),
-                          headers={"Content-Type": "application/json"}, timeout=30)
+    response = httpx.post(
+        server.url + "/v1/classify", content=chunks(), headers={"Content-Type": "application/json"}, timeout=30
+    )
     assert response.status_code == 413

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from serve_harness import ServeProcess
-from stream_classifier.corpus import stream_texts
 from stream_harness import ClassifierProcess, produce, settings_for
+
+from stream_classifier_workbench.datasets.reviews import stream_texts
 
 pytestmark = [pytest.mark.kafka, pytest.mark.model]
 REPO = Path(__file__).resolve().parents[2]
@@ -35,8 +35,14 @@ def browser():
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1400,1700", "--lang=zh-CN"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1400,1700",
+        "--lang=zh-CN",
+    ):
         options.add_argument(arg)
     # explicit driver path: selenium-manager downloads nothing
     driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
@@ -46,8 +52,10 @@ def browser():
 
 
 def _records(texts: list[str], start: int) -> list[tuple[bytes, bytes]]:
-    return [(f"user-{start + i}".encode(), json.dumps({"id": start + i, "text": t}, ensure_ascii=False).encode())
-            for i, t in enumerate(texts)]
+    return [
+        (f"user-{start + i}".encode(), json.dumps({"id": start + i, "text": t}, ensure_ascii=False).encode())
+        for i, t in enumerate(texts)
+    ]
 
 
 def _wait(driver, predicate, timeout: float, what: str):
@@ -62,7 +70,8 @@ def _wait(driver, predicate, timeout: float, what: str):
 
 
 def test_page_classifies_edits_a_label_set_and_shows_the_live_stream(
-        kafka_bootstrap, topics, tmp_path, default_model_dir, browser):
+    kafka_bootstrap, topics, tmp_path, default_model_dir, browser
+):
     from selenium.webdriver.common.by import By
 
     labels = tmp_path / "opinion_zh.yaml"
@@ -70,38 +79,60 @@ def test_page_classifies_edits_a_label_set_and_shows_the_live_stream(
     shutil.copy(LABELS / "sentiment.yaml", tmp_path / "sentiment.yaml")
     in_topic, out_topic = topics.create("in", partitions=3), topics.create("out", partitions=3)
     dlq_topic = topics.create("dlq")
-    settings = settings_for(kafka_bootstrap, in_topic, out_topic, dlq_topic, labels,
-                            model={"dir": str(default_model_dir)})
+    settings = settings_for(
+        kafka_bootstrap, in_topic, out_topic, dlq_topic, labels, model={"dir": str(default_model_dir)}
+    )
     stream = ClassifierProcess(settings, tmp_path).start()
     serve_settings = json.loads(json.dumps(settings))
-    serve_settings["serve"] = {"token": TOKEN, "label_files": [str(tmp_path / "sentiment.yaml")],
-                               "live": {"history": 200, "bucket_s": 2}}
+    serve_settings["serve"] = {
+        "token": TOKEN,
+        "label_files": [str(tmp_path / "sentiment.yaml")],
+        "live": {"history": 200, "bucket_s": 2},
+    }
     server = ServeProcess(serve_settings, tmp_path).start()
     try:
         stream.wait_ready()
         server.wait_ready()
         texts = [t[:80] for t in stream_texts(seed=21) if t.strip()][:60]
-        produce(kafka_bootstrap, in_topic, _records(texts[:30], 0) + [(b"k", b'{"text": "unterminated'),
-                                                                      (b"k", b'{"id": 5}')])
+        produce(
+            kafka_bootstrap,
+            in_topic,
+            _records(texts[:30], 0) + [(b"k", b'{"text": "unterminated'), (b"k", b'{"id": 5}')],
+        )
 
         browser.get(server.url + "/")
         # live records and dead letters from the real broker
-        _wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#live-records tr.live-record")) >= 10,
-              90, "10 live records")
-        _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '#dead-letters tr[data-reason="invalid_json"]')
-              and d.find_elements(By.CSS_SELECTOR, '#dead-letters tr[data-reason="missing_text"]'),
-              60, "dead letters by reason")
+        _wait(
+            browser,
+            lambda d: len(d.find_elements(By.CSS_SELECTOR, "#live-records tr.live-record")) >= 10,
+            90,
+            "10 live records",
+        )
+        _wait(
+            browser,
+            lambda d: (
+                d.find_elements(By.CSS_SELECTOR, '#dead-letters tr[data-reason="invalid_json"]')
+                and d.find_elements(By.CSS_SELECTOR, '#dead-letters tr[data-reason="missing_text"]')
+            ),
+            60,
+            "dead letters by reason",
+        )
         assert browser.find_element(By.ID, "live-status").text == "live"
         assert browser.find_elements(By.CSS_SELECTOR, "#share-chart rect"), "no bar in the label-share chart"
 
         # try a text: the page shows the label the API gives
         text = "快递三天都没到，客服也不回复"
-        expected = httpx.post(server.url + "/v1/classify", json={"texts": [text], "label_set": "opinion-zh"},
-                              timeout=60).json()["results"][0]["label"]
+        expected = httpx.post(
+            server.url + "/v1/classify", json={"texts": [text], "label_set": "opinion-zh"}, timeout=60
+        ).json()["results"][0]["label"]
         browser.find_element(By.ID, "try-texts").send_keys(text)
         browser.find_element(By.ID, "try-submit").click()
-        label = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#try-results .result-label"), 60,
-                      "a label for the typed text")[0].text
+        label = _wait(
+            browser,
+            lambda d: d.find_elements(By.CSS_SELECTOR, "#try-results .result-label"),
+            60,
+            "a label for the typed text",
+        )[0].text
         assert label == expected
         assert len(browser.find_elements(By.CSS_SELECTOR, "#try-results .bar-row")) == 5  # a bar per label
 
@@ -114,8 +145,12 @@ def test_page_classifies_edits_a_label_set_and_shows_the_live_stream(
             area.value = JSON.stringify(set, null, 2);""")
         browser.find_element(By.ID, "edit-token").send_keys(TOKEN)
         browser.find_element(By.ID, "edit-save").click()
-        _wait(browser, lambda d: d.find_element(By.ID, "labelset-version").text not in ("", version_before),
-              60, "the new label-set version")
+        _wait(
+            browser,
+            lambda d: d.find_element(By.ID, "labelset-version").text not in ("", version_before),
+            60,
+            "the new label-set version",
+        )
         new_version = browser.find_element(By.ID, "labelset-version").text
         assert new_version.startswith("opinion-zh@")
         assert "Swapped in" in browser.find_element(By.ID, "edit-message").text
@@ -124,8 +159,10 @@ def test_page_classifies_edits_a_label_set_and_shows_the_live_stream(
         time.sleep(1.0)  # the stream's watcher polls the file every 0.2 s
         marker = "实时"
         produce(kafka_bootstrap, in_topic, _records([f"{marker}{i} {t}" for i, t in enumerate(texts[30:])], 100))
-        count_fresh = ("return [...document.querySelectorAll('#live-records td.text')]"
-                       f".filter((td) => td.textContent.includes('{marker}')).length")
+        count_fresh = (
+            "return [...document.querySelectorAll('#live-records td.text')]"
+            f".filter((td) => td.textContent.includes('{marker}')).length"
+        )
         _wait(browser, lambda d: d.execute_script(count_fresh) >= 10, 90, "the records produced after the edit")
         fresh = [r for r in httpx.get(server.url + "/v1/stream/snapshot").json()["records"] if marker in r["text"]]
         assert fresh and {r["label_set_version"] for r in fresh} == {new_version}

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 
-from stream_classifier.model.compact_weights import load_weights, save_weights
-from stream_classifier.model.distill import Recipe, Work, picked_layers, student_init, targets, train
+from stream_classifier_workbench.building.compact_weights import load_weights, save_weights
+from stream_classifier_workbench.training.distill import Recipe, Work, picked_layers, student_init, targets, train
 
 WORDS = [f"w{i}" for i in range(40)]
 
@@ -22,12 +22,28 @@ def _tiny_work(root) -> Work:
     tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
     tokenizer.save(str(work.tokenizer))
-    shape = {"hidden": 32, "layers": 12, "heads": 4, "ffn": 64, "eps": 1e-12, "max_positions": 64,
-             "type_vocab": 2, "vocab": len(vocab), "full_vocab": len(vocab), "pad_id": 1}
+    shape = {
+        "hidden": 32,
+        "layers": 12,
+        "heads": 4,
+        "ffn": 64,
+        "eps": 1e-12,
+        "max_positions": 64,
+        "type_vocab": 2,
+        "vocab": len(vocab),
+        "full_vocab": len(vocab),
+        "pad_id": 1,
+    }
     work.shape.write_text(json.dumps(shape))
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=12, num_attention_heads=4,
-                        intermediate_size=64, max_position_embeddings=64)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=12,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
     state = BertModel(config, add_pooling_layer=False).state_dict()
     save_weights(work.teacher, {k: v.numpy() for k, v in state.items() if not k.endswith("position_ids")})
     rng = np.random.default_rng(0)
@@ -45,8 +61,9 @@ def test_student_starts_from_the_teachers_layers(tmp_path):
     work = _tiny_work(tmp_path / "w")
     teacher = load_weights(work.teacher)
     init = student_init(teacher, 3)
-    np.testing.assert_array_equal(init["encoder.layer.1.output.dense.weight"],
-                                  teacher["encoder.layer.6.output.dense.weight"])
+    np.testing.assert_array_equal(
+        init["encoder.layer.1.output.dense.weight"], teacher["encoder.layer.6.output.dense.weight"]
+    )
     assert not any(k.startswith("encoder.layer.3.") for k in init)
 
 

@@ -20,8 +20,16 @@ def test_examples_the_descriptions_already_get_right_keep_weight_zero():
 
 def test_examples_the_descriptions_get_wrong_earn_a_weight():
     descriptions = AXES[:2]  # label 0 described along axis 0, but its texts live along axis 2
-    examples = np.array([[0.3, 0.4, 1.0, 0], [0.2, 0.5, 0.9, 0.1], [0.1, 0.3, 1.0, 0.2],
-                         [0, 1.0, 0, 0], [0.1, 0.9, 0, 0.2], [0, 1.0, 0.1, 0]])
+    examples = np.array(
+        [
+            [0.3, 0.4, 1.0, 0],
+            [0.2, 0.5, 0.9, 0.1],
+            [0.1, 0.3, 1.0, 0.2],
+            [0, 1.0, 0, 0],
+            [0.1, 0.9, 0, 0.2],
+            [0, 1.0, 0.1, 0],
+        ]
+    )
     owners = np.array([0, 0, 0, 1, 1, 1])
     vectors, weight = few_shot.label_vectors(descriptions, examples, owners)
     assert weight > 0
@@ -39,12 +47,11 @@ def test_the_weight_is_deterministic_and_ties_pick_the_smallest():
 def test_description_vectors_average_unit_vectors():
     vectors = np.array([[2.0, 0, 0, 0], [0, 3.0, 0, 0], [0, 0, 0, 5.0]])
     out = few_shot.description_vectors(vectors, np.array([0, 0, 1]), 2)
-    np.testing.assert_allclose(out, [[2 ** -0.5, 2 ** -0.5, 0, 0], [0, 0, 0, 1.0]])
+    np.testing.assert_allclose(out, [[2**-0.5, 2**-0.5, 0, 0], [0, 0, 0, 1.0]])
 
 
 def _label_set(rule):
-    return parse_label_set({"name": "s", "abstain": rule,
-                            "labels": [{"name": "a"}, {"name": "b"}, {"name": "c"}]})
+    return parse_label_set({"name": "s", "abstain": rule, "labels": [{"name": "a"}, {"name": "b"}, {"name": "c"}]})
 
 
 def test_abstain_on_low_score_or_small_margin():

@@ -20,12 +20,28 @@ HELM_HINT = "`make helm` builds it into .cache/bin from the Go module proxy"
 HELM = find_tool("helm", HELM_HINT)
 pytestmark = needs(HELM, "helm", HELM_HINT)
 
-EXACTLY_ONCE = ["--set", "deliveryMode=exactly_once", "--set", "keda.enabled=true",
-                "--set", "keda.maxReplicaCount=6", "--set", "topics.inputPartitions=6",
-                "--set", "kafka.bootstrapServers=broker-0.kafka:9093\\,broker-1.kafka:9093",
-                "--set", "kafka.sasl.enabled=true", "--set", "kafka.sasl.username=classifier",
-                "--set", "kafka.sasl.password=s3cret", "--set", "topics.input=tickets",
-                "--set", "kafka.groupId=tickets-classifier"]
+EXACTLY_ONCE = [
+    "--set",
+    "deliveryMode=exactly_once",
+    "--set",
+    "keda.enabled=true",
+    "--set",
+    "keda.maxReplicaCount=6",
+    "--set",
+    "topics.inputPartitions=6",
+    "--set",
+    "kafka.bootstrapServers=broker-0.kafka:9093\\,broker-1.kafka:9093",
+    "--set",
+    "kafka.sasl.enabled=true",
+    "--set",
+    "kafka.sasl.username=classifier",
+    "--set",
+    "kafka.sasl.password=s3cret",
+    "--set",
+    "topics.input=tickets",
+    "--set",
+    "kafka.groupId=tickets-classifier",
+]
 
 
 def helm(*args: str) -> subprocess.CompletedProcess:
@@ -82,12 +98,15 @@ def check_pod(objects, workload, settings, tmp_path):
     assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
     assert pod["terminationGracePeriodSeconds"] > settings.delivery.flush_timeout_s
     # the label file comes from the labels ConfigMap, mounted as a directory (no subPath: updates arrive)
-    labels_mount = next(m for m in container["volumeMounts"] if str(settings.labels.file).startswith(m["mountPath"] + "/"))
+    labels_mount = next(
+        m for m in container["volumeMounts"] if str(settings.labels.file).startswith(m["mountPath"] + "/")
+    )
     assert "subPath" not in labels_mount
     volume = next(v for v in pod["volumes"] if v["name"] == labels_mount["name"])
     labels_file = tmp_path / "labels.yaml"
-    labels_file.write_text(objects[("ConfigMap", volume["configMap"]["name"])]["data"][settings.labels.file.name],
-                           encoding="utf-8")
+    labels_file.write_text(
+        objects[("ConfigMap", volume["configMap"]["name"])]["data"][settings.labels.file.name], encoding="utf-8"
+    )
     assert load_label_set(labels_file).names == ["complaint", "inquiry", "suggestion", "praise", "other"]
     monitor = one(objects, "PodMonitor")
     assert monitor["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
@@ -126,8 +145,11 @@ def test_exactly_once_renders_a_statefulset_scaled_by_keda_on_the_groups_lag(tmp
     assert objects[("Service", statefulset["spec"]["serviceName"])]["spec"]["clusterIP"] == "None"
 
     scaled = one(objects, "ScaledObject")
-    assert scaled["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "StatefulSet",
-                                                "name": statefulset["metadata"]["name"]}
+    assert scaled["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "name": statefulset["metadata"]["name"],
+    }
     assert "replicas" not in statefulset["spec"], "KEDA owns the replica count"
     trigger = scaled["spec"]["triggers"][0]
     assert trigger["type"] == "kafka"
@@ -140,13 +162,18 @@ def test_exactly_once_renders_a_statefulset_scaled_by_keda_on_the_groups_lag(tmp
     assert {r["parameter"] for r in auth["spec"]["secretTargetRef"]} == {"username", "password"}
 
 
-@pytest.mark.parametrize("values,message", [
-    (["--set", "keda.enabled=true", "--set", "keda.maxReplicaCount=12", "--set", "topics.inputPartitions=6"],
-     "keda.maxReplicaCount (12) must not exceed topics.inputPartitions (6)"),
-    (["--set", "terminationGracePeriodSeconds=30"], "must be longer than delivery.flushTimeoutSeconds (30)"),
-    (["--set", "deliveryMode=exactly-once"], "deliveryMode: at_least_once or exactly_once"),
-    (["--set", "kafka.sasl.enabled=true"], "kafka.sasl: set existingSecret, or username and password"),
-])
+@pytest.mark.parametrize(
+    "values,message",
+    [
+        (
+            ["--set", "keda.enabled=true", "--set", "keda.maxReplicaCount=12", "--set", "topics.inputPartitions=6"],
+            "keda.maxReplicaCount (12) must not exceed topics.inputPartitions (6)",
+        ),
+        (["--set", "terminationGracePeriodSeconds=30"], "must be longer than delivery.flushTimeoutSeconds (30)"),
+        (["--set", "deliveryMode=exactly-once"], "deliveryMode: at_least_once or exactly_once"),
+        (["--set", "kafka.sasl.enabled=true"], "kafka.sasl: set existingSecret, or username and password"),
+    ],
+)
 def test_the_chart_refuses_what_would_break(values, message):
     done = helm("template", "rel", str(CHART), *values)
     assert done.returncode != 0 and message in done.stderr, done.stderr

@@ -3,10 +3,15 @@
 import numpy as np
 import pytest
 
-from stream_classifier.label_metrics import (best_threshold, multi_label_report, nll, single_label_report,
-                                             suggest_temperature)
-from stream_classifier.labeled_data import LabeledDataError, load_labeled
-from stream_classifier.model.evaluate import macro_f1
+from stream_classifier_workbench.evaluation.label_metrics import (
+    best_threshold,
+    multi_label_report,
+    nll,
+    single_label_report,
+    suggest_temperature,
+)
+from stream_classifier_workbench.evaluation.labeled_data import LabeledDataError, load_labeled
+from stream_classifier_workbench.evaluation.model_eval import macro_f1
 
 
 def test_single_label_report_by_hand():
@@ -16,8 +21,12 @@ def test_single_label_report_by_hand():
     report = single_label_report(names, gold, predicted)
     assert report["confusion"]["matrix"] == [[2, 1, 0], [0, 1, 1], [0, 0, 1]]
     assert report["accuracy"] == pytest.approx(4 / 6)
-    assert report["per_label"]["complaint"] == {"precision": 1.0, "recall": pytest.approx(2 / 3),
-                                                "f1": pytest.approx(0.8), "support": 3}
+    assert report["per_label"]["complaint"] == {
+        "precision": 1.0,
+        "recall": pytest.approx(2 / 3),
+        "f1": pytest.approx(0.8),
+        "support": 3,
+    }
     assert report["per_label"]["inquiry"]["precision"] == 0.5 and report["per_label"]["praise"]["recall"] == 1.0
     as_names = lambda idx: [names[i] for i in idx]  # noqa: E731
     assert report["macro_f1"] == pytest.approx(macro_f1(as_names(gold), as_names(predicted), names))
@@ -62,25 +71,32 @@ def test_temperature_fit_recovers_the_temperature_the_labels_were_drawn_with():
 
 def test_labeled_files(tmp_path):
     jsonl = tmp_path / "data.jsonl"
-    jsonl.write_text('{"text": "快递太慢", "label": "complaint"}\n\n{"text": "好", "labels": ["praise", "other"]}\n',
-                     encoding="utf-8")
+    jsonl.write_text(
+        '{"text": "快递太慢", "label": "complaint"}\n\n{"text": "好", "labels": ["praise", "other"]}\n',
+        encoding="utf-8",
+    )
     rows = load_labeled(jsonl)
     assert [r.labels for r in rows] == [("complaint",), ("praise", "other")]
     csv = tmp_path / "data.csv"
     csv.write_text('text,label\n"快递太慢, 客服不回",complaint\n好,praise|other\n', encoding="utf-8")
-    assert [(r.text, r.labels) for r in load_labeled(csv)] == [("快递太慢, 客服不回", ("complaint",)),
-                                                                ("好", ("praise", "other"))]
+    assert [(r.text, r.labels) for r in load_labeled(csv)] == [
+        ("快递太慢, 客服不回", ("complaint",)),
+        ("好", ("praise", "other")),
+    ]
 
 
-@pytest.mark.parametrize("content,suffix,message", [
-    ('{"text": "a", "label": "x"}\n{"text": "", "label": "x"}\n', ".jsonl", "line 2: the text is missing"),
-    ('{"text": "a"}\n', ".jsonl", "line 1: no gold label"),
-    ('{"text": "a", "label": 3}\n', ".jsonl", "a string or a list of strings"),
-    ("not json\n", ".jsonl", "line 1: not JSON"),
-    ("body,label\na,x\n", ".csv", "no column 'text'"),
-    ("text,label\n", ".csv", "no labeled rows"),
-    ("a", ".txt", "expected .jsonl or .csv"),
-])
+@pytest.mark.parametrize(
+    "content,suffix,message",
+    [
+        ('{"text": "a", "label": "x"}\n{"text": "", "label": "x"}\n', ".jsonl", "line 2: the text is missing"),
+        ('{"text": "a"}\n', ".jsonl", "line 1: no gold label"),
+        ('{"text": "a", "label": 3}\n', ".jsonl", "a string or a list of strings"),
+        ("not json\n", ".jsonl", "line 1: not JSON"),
+        ("body,label\na,x\n", ".csv", "no column 'text'"),
+        ("text,label\n", ".csv", "no labeled rows"),
+        ("a", ".txt", "expected .jsonl or .csv"),
+    ],
+)
 def test_labeled_file_errors_name_the_line(tmp_path, content, suffix, message):
     path = tmp_path / f"data{suffix}"
     path.write_text(content, encoding="utf-8")

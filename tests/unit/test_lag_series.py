@@ -7,13 +7,20 @@ from stream_classifier.observability import Metrics
 
 
 def stats(**fetch_states: str) -> str:
-    return json.dumps({"topics": {"posts": {"partitions": {
-        p: {"consumer_lag": 40, "fetch_state": state} for p, state in fetch_states.items()} | {"-1": {}}}}})
+    return json.dumps(
+        {
+            "topics": {
+                "posts": {
+                    "partitions": {p: {"consumer_lag": 40, "fetch_state": state} for p, state in fetch_states.items()}
+                    | {"-1": {}}
+                }
+            }
+        }
+    )
 
 
 def series(metrics: Metrics, name: str) -> set[str]:
-    return {s.labels["partition"] for family in metrics.registry.collect() for s in family.samples
-            if s.name == name}
+    return {s.labels["partition"] for family in metrics.registry.collect() for s in family.samples if s.name == name}
 
 
 def test_forget_partition_removes_lag_and_offset_series():

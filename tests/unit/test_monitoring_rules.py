@@ -8,10 +8,16 @@ import subprocess
 from pathlib import Path
 
 import yaml
+from monitoring_names import (
+    DASHBOARD,
+    REPO,
+    RULES,
+    dashboard_expressions,
+    metric_names,
+    rule_expressions,
+    with_grafana_variables,
+)
 from system_tools import find_tool, needs
-
-from monitoring_names import (DASHBOARD, REPO, RULES, dashboard_expressions, metric_names, rule_expressions,
-                              with_grafana_variables)
 
 PROMTOOL_HINT = "Debian's prometheus package ships it: apt-get install prometheus"
 PROMTOOL = find_tool("promtool", PROMTOOL_HINT)
@@ -55,9 +61,18 @@ def test_the_prometheus_config_loads_the_rules_as_docker_compose_mounts_them(tmp
 
 @needs_promtool
 def test_every_dashboard_query_is_valid_promql(tmp_path):
-    rules = {"groups": [{"name": "dashboard", "rules": [
-        {"record": f"dashboard:query_{i}", "expr": with_grafana_variables(expr)}
-        for i, expr in enumerate(dashboard_expressions()) if not expr.startswith("label_values(")]}]}
+    rules = {
+        "groups": [
+            {
+                "name": "dashboard",
+                "rules": [
+                    {"record": f"dashboard:query_{i}", "expr": with_grafana_variables(expr)}
+                    for i, expr in enumerate(dashboard_expressions())
+                    if not expr.startswith("label_values(")
+                ],
+            }
+        ]
+    }
     (tmp_path / "dashboard-queries.yml").write_text(yaml.safe_dump(rules))
     done = promtool("check", "rules", "dashboard-queries.yml", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -65,10 +80,18 @@ def test_every_dashboard_query_is_valid_promql(tmp_path):
 
 def test_dashboard_covers_what_on_call_needs_and_is_provisioned():
     names = metric_names(dashboard_expressions())
-    for needed in ("sc_labels_assigned_total", "sc_records_consumed_total", "sc_records_produced_total",
-                   "sc_consumer_lag", "sc_end_to_end_latency_seconds_bucket", "sc_dead_letters_total",
-                   "sc_dead_letter_window_ratio", "sc_label_reloads_total", "sc_commits_total",
-                   "sc_transactions_total"):
+    for needed in (
+        "sc_labels_assigned_total",
+        "sc_records_consumed_total",
+        "sc_records_produced_total",
+        "sc_consumer_lag",
+        "sc_end_to_end_latency_seconds_bucket",
+        "sc_dead_letters_total",
+        "sc_dead_letter_window_ratio",
+        "sc_label_reloads_total",
+        "sc_commits_total",
+        "sc_transactions_total",
+    ):
         assert needed in names, needed
     dashboard = json.loads(DASHBOARD.read_text())
     ids = [p["id"] for p in dashboard["panels"]]

