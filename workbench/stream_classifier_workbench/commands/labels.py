@@ -27,6 +27,12 @@ def register(tree: CommandTree) -> None:
         "label set on your own labeled data; suggested thresholds or temperature",
         _eval_arguments,
     )
+    tree.add(
+        "labels simulate-queue",
+        "what an operator's corrections buy: macro-F1 after 0-100 answers, review-queue order vs random "
+        "(a table, JSON and a plot)",
+        _simulate_arguments,
+    )
 
 
 def _cmd_labels_eval(args: argparse.Namespace) -> int:
@@ -84,3 +90,32 @@ def _eval_arguments(ev: argparse.ArgumentParser) -> None:
     ev.add_argument("--json", action="store_true", help="print the report as JSON")
     ev.add_argument("--out", help="also write the JSON report to this file")
     ev.set_defaults(func=lambda args: exit_on_startup_error(lambda: _cmd_labels_eval(args)))
+
+
+def _simulate_arguments(sq: argparse.ArgumentParser) -> None:
+    sq.add_argument("--model", help="a model name or a built model directory (default: the default model)")
+    sq.add_argument("--seeds", type=int, default=5, help="candidate draws averaged")
+    sq.add_argument("--out", default="results", help="folder for review-queue.json and review-queue.png")
+    sq.set_defaults(func=lambda args: exit_on_startup_error(lambda: _simulate(args)))
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from stream_classifier.model.engines import load_engine
+    from stream_classifier_workbench.evaluation.review_queue_simulation import (
+        default_sets,
+        format_table,
+        simulate,
+        write,
+    )
+
+    engine = load_engine(model_dir(args.model, field="--model"), cache_entries=0)
+    report = simulate(
+        engine,
+        default_sets(),
+        seeds=tuple(range(1, args.seeds + 1)),
+        progress=lambda m: print(m, file=sys.stderr, flush=True),
+    )
+    print(format_table(report))
+    json_path, plot_path = write(report, Path(args.out))
+    print(f"\nwrote {json_path} and {plot_path}")
+    return 0
