@@ -141,7 +141,8 @@ def test_page_classifies_edits_a_label_set_and_shows_the_live_stream(
         browser.execute_script("""
             const area = document.getElementById('edit-json');
             const set = JSON.parse(area.value);
-            set.labels.find((l) => l.name === 'praise').description += '，物流很快';
+            const praise = set.labels.find((l) => l.name === 'praise');
+            praise.description = [].concat(praise.description, '物流很快，下次还来');
             area.value = JSON.stringify(set, null, 2);""")
         browser.find_element(By.ID, "edit-token").send_keys(TOKEN)
         browser.find_element(By.ID, "edit-save").click()
