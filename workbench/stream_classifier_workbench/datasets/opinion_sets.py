@@ -123,7 +123,7 @@ SETS = {"opinion-zh": opinion_rows, "sentiment": sentiment_rows}
 
 
 def review_polarity(rows: list[Row], predicted: list[str], abstain_label: str | None) -> dict:
-    """The issue-24 bar on the reviews: a negative review answered complaint or suggestion, a positive
+    """The target on the reviews: a negative review answered complaint or suggestion, a positive
     one praise, counted over the reviews the label set labels (not abstained), and the share labeled."""
     right = {"negative": {"complaint", "suggestion"}, "positive": {"praise"}}
     pairs = [(r.polarity, p) for r, p in zip(rows, predicted) if r.source == "review"]
