@@ -91,8 +91,9 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# PYTHONHASHSEED: the generated-input tests (hypothesis, schemathesis) draw the same cases every run
 test: install kafka-jars helm lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+	PYTHONHASHSEED=0 $(PY) -m pytest $(PYTEST_ARGS)
 
 # helm for the chart's tests: the one on PATH, or built once from the Go module proxy into .cache/bin
 HELM_VERSION := v3.19.0

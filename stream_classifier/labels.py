@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import string
 from pathlib import Path
+from typing import Annotated
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DEFAULT_LABEL_FILE = Path(__file__).resolve().parent / "label_sets" / "opinion_zh.yaml"
 DEFAULT_TEMPLATE = "这句话属于类别：{label}。"
@@ -27,13 +29,24 @@ class LabelSetError(ValueError):
         )
 
 
+def _encodable(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"a lone surrogate at position {exc.start} is not text: UTF-8 cannot hold it") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_encodable)]  # JSON's "\ud800" and YAML's can make a str that is not text
+
+
 class Label(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str
-    description: str | list[str] | None = None  # several descriptions are combined into one vector
-    examples: list[str] = Field(default_factory=list)
-    hypothesis: str | None = None  # NLI: overrides template.format(label=name)
+    name: Text
+    description: Text | list[Text] | None = None  # several descriptions are combined into one vector
+    examples: list[Text] = Field(default_factory=list)
+    hypothesis: Text | None = None  # NLI: overrides template.format(label=name)
     threshold: float | None = Field(default=None, ge=0.0, le=1.0)
 
     @field_validator("name")
@@ -73,7 +86,7 @@ class Abstain(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    label: str = "none of these"
+    label: Text = "none of these"
     min_score: float | None = Field(default=None, ge=0.0, le=1.0, description="top probability below this")
     min_margin: float | None = Field(default=None, ge=0.0, le=1.0, description="top minus second below this")
 
@@ -89,10 +102,10 @@ class Abstain(BaseModel):
 class LabelSet(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str
-    description: str | None = None
+    name: Text
+    description: Text | None = None
     multi_label: bool = False
-    template: str = DEFAULT_TEMPLATE
+    template: Text = DEFAULT_TEMPLATE
     # the embedding engine's softmax temperature over cosines; 0.01 gave the lowest log-loss and
     # calibration error across the labeled sets (`stream-classifier model quality`)
     temperature: float = Field(default=DEFAULT_TEMPERATURE, gt=0.0)
@@ -106,9 +119,14 @@ class LabelSet(BaseModel):
         if "{label}" not in value:
             raise ValueError("template must contain {label}")
         try:
-            value.format(label="x")
-        except (KeyError, IndexError, ValueError) as exc:
+            fields = list(string.Formatter().parse(value))
+        except ValueError as exc:
             raise ValueError(f"template is not a valid format string: {exc}") from exc
+        for _text, field, spec, conversion in fields:
+            # only a plain {label}: "{label:>1000000000}" would make every request build a gigabyte string
+            if field is not None and (field != "label" or spec or conversion):
+                shown = field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+                raise ValueError(f"template fields must be a plain {{label}}, got {{{shown}}}")
         return value
 
     @model_validator(mode="after")
@@ -165,9 +183,15 @@ def parse_label_set(data: object, source: str = "<label set>") -> LabelSet:
 def load_label_set(path: str | Path) -> LabelSet:
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise LabelSetError(str(path), [("", f"cannot read: {exc}")]) from None
-    except yaml.YAMLError as exc:
+    except UnicodeDecodeError as exc:
+        raise LabelSetError(str(path), [("", f"not UTF-8: {exc}")]) from None
+    try:
+        data = yaml.safe_load(text)
+    # besides YAMLError, PyYAML's constructors raise whatever a malformed tagged or implicit scalar makes them
+    # hit ("!!int " IndexError, "!!timestamp x" AttributeError, 2020-13-45 ValueError), deep nesting RecursionError
+    except Exception as exc:  # noqa: BLE001
         raise LabelSetError(str(path), [("", f"invalid YAML: {exc}")]) from None
     return parse_label_set(data, str(path))

@@ -1,10 +1,11 @@
-"""Input, output and dead-letter records, and decoding of raw Kafka values.
+"""Input, output, dead-letter and review-candidate records, and decoding of raw Kafka values.
 
 JSON Schemas in schemas/ are generated from these models (`stream-classifier schemas`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from enum import Enum
@@ -13,8 +14,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from stream_classifier.dlq import headers as names
-from stream_classifier.dlq.headers import connect_headers
+from stream_classifier.dlq.headers import connect_headers, utf8_prefix
 from stream_classifier.settings import InputSettings
+
+# 2: `label_sets`, present only when several label sets are configured, so a record of one set is as in 1
+OUTPUT_SCHEMA_VERSION = 2
 
 
 class DeadLetterReason(str, Enum):
@@ -47,8 +51,24 @@ class SourcePosition(BaseModel):
     timestamp_ms: int | None = Field(default=None, description="the input record's Kafka timestamp")
 
 
+class SetResult(BaseModel):
+    """One label set's answer for a record (under `label_sets` when several sets are configured)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: str = Field(description="top label (the abstain label when the set abstained)")
+    score: float = Field(description="score of the top label")
+    scores: dict[str, float] = Field(description="every label's score")
+    labels: list[str] | None = Field(default=None, description="multi-label: labels over their threshold")
+    label_set_version: str
+
+
 class OutputRecord(BaseModel):
-    model_config = ConfigDict(extra="forbid", title="stream-classifier output record")
+    model_config = ConfigDict(
+        extra="forbid",
+        title="stream-classifier output record",
+        json_schema_extra={"$id": f"stream-classifier/output-record/v{OUTPUT_SCHEMA_VERSION}"},
+    )
 
     id: str | int | None = Field(description="the input's id, or null")
     text: str | None = Field(default=None, description="the input text (output.include_text)")
@@ -58,6 +78,11 @@ class OutputRecord(BaseModel):
     labels: list[str] | None = Field(default=None, description="multi-label: labels over their threshold")
     label_set_version: str
     model_id: str
+    label_sets: dict[str, SetResult] | None = Field(
+        default=None,
+        description="every label set's result by the set's name, when labels.file lists several (the top-level "
+        "label fields are the first set's); absent with one set",
+    )
     source: SourcePosition
     processed_at_ms: int = Field(description="wall-clock time the label was produced")
     processing_ms: float = Field(description="time from the batch's start to this record's output")
@@ -86,6 +111,37 @@ class DeadLetterRecord(BaseModel):
     key: str | None = Field(description="the input key, bytes unchanged (shown base64 here)")
     value: str | None = Field(description="the input value, bytes unchanged (shown base64 here)")
     headers: DeadLetterHeaders
+
+
+class ReviewCandidate(BaseModel):
+    """A record the stream was least sure of, on topics.review (compacted): keyed by label set and
+    text, so a text is queued once per set; a null value (tombstone) means answered."""
+
+    model_config = ConfigDict(extra="forbid", title="stream-classifier review candidate")
+
+    label_set: str = Field(description="the label set's name")
+    label_set_version: str = Field(description="the version that labeled it")
+    text: str
+    label: str = Field(description="the label given (the abstain label when it abstained)")
+    scores: dict[str, float] = Field(description="every label's score")
+    margin: float = Field(description="top score minus the second: the smaller, the less sure")
+    abstained: bool
+    source: SourcePosition
+    queued_at_ms: int
+
+
+def review_key(label_set: str, text: str) -> bytes:
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+    return f"{label_set}/{digest}".encode()
+
+
+def combined_result(names: list[str], per_set: list[dict]) -> dict:
+    """A record's label fields from each set's engine result: the first set's at the top level and,
+    with several sets, every set's (SetResult: model_id once, at the top) under `label_sets`."""
+    if len(per_set) == 1:
+        return per_set[0]
+    by_name = {name: {k: v for k, v in r.items() if k != "model_id"} for name, r in zip(names, per_set)}
+    return {**per_set[0], "label_sets": by_name}
 
 
 @dataclass(slots=True)
@@ -119,7 +175,7 @@ def decode_value(value: bytes | None, settings: InputSettings) -> Decoded | Reje
     else:
         try:
             obj: Any = json.loads(raw)
-        except (json.JSONDecodeError, RecursionError) as exc:
+        except (ValueError, RecursionError) as exc:  # ValueError: a JSONDecodeError, or an int of over 4300 digits
             return Rejected(DeadLetterReason.INVALID_JSON, f"value is not JSON: {exc}")
         if not isinstance(obj, dict):
             return Rejected(DeadLetterReason.NOT_AN_OBJECT, f"JSON value is a {type(obj).__name__}, expected an object")
@@ -173,7 +229,8 @@ def output_value(
         "processed_at_ms": processed_at_ms,
         "processing_ms": processing_ms,
     }
-    return json.dumps(record, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    # a lone surrogate (a "\ud800" escape in the input) is written as that escape again: the bytes stay UTF-8
+    return json.dumps(record, ensure_ascii=False).encode("utf-8", "backslashreplace")
 
 
 def dead_letter_headers(
@@ -186,7 +243,7 @@ def dead_letter_headers(
     Connect's __connect.errors.* headers when a connector name is given."""
     headers = list(original or []) + [
         (names.REASON, rejected.reason.value.encode()),
-        (names.ERROR, rejected.error.encode("utf-8", "replace")[:1000]),
+        (names.ERROR, utf8_prefix(rejected.error, 1000)),
         (names.SOURCE_TOPIC, source.topic.encode()),
         (names.SOURCE_PARTITION, str(source.partition).encode()),
         (names.SOURCE_OFFSET, str(source.offset).encode()),
@@ -206,4 +263,5 @@ def json_schemas() -> dict[str, dict]:
         "input.schema.json": InputRecord.model_json_schema(),
         "output.schema.json": OutputRecord.model_json_schema(),
         "dead-letter.schema.json": DeadLetterRecord.model_json_schema(by_alias=True),
+        "review-candidate.schema.json": ReviewCandidate.model_json_schema(),
     }

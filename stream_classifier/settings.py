@@ -10,9 +10,12 @@ tests/unit/test_configuration_reference.py checks the two agree.
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import Any, Literal
 
+import pydantic_settings
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -119,7 +122,7 @@ class KafkaSettings(Strict):
 
 class TopicSettings(Strict):
     input: str = Field(
-        default="posts", description="The topic the records to label are read from. The three topics must all differ."
+        default="posts", description="The topic the records to label are read from. The four topics must all differ."
     )
     output: str = Field(default="posts-labeled", description="The topic the labeled records are written to.")
     dead_letter: str = Field(
@@ -130,11 +133,21 @@ class TopicSettings(Strict):
         default=False,
         description="Also write Kafka Connect's __connect.errors.* headers on dead letters (beside the sc.* ones).",
     )
+    review: str | None = Field(
+        default=None,
+        description="The compacted topic of review candidates (the records the stream was least sure of, keyed "
+        "by label set and text); unset: the output topic's name followed by '-review'. Created, compacted, "
+        "when missing.",
+    )
+
+    @property
+    def review_topic(self) -> str:
+        return self.review or f"{self.output}-review"
 
     @model_validator(mode="after")
     def _distinct(self) -> TopicSettings:
-        if len({self.input, self.output, self.dead_letter}) != 3:
-            raise ValueError("input, output and dead_letter must be three different topics")
+        if len({self.input, self.output, self.dead_letter, self.review_topic}) != 4:
+            raise ValueError("input, output, dead_letter and review must be four different topics")
         return self
 
 
@@ -215,14 +228,31 @@ class ModelSettings(Strict):
 
 
 class LabelSettings(Strict):
-    file: Path = Field(
+    file: Path | list[Path] = Field(
         default=Path("configs/labels/opinion_zh.yaml"),
-        description="The label-set YAML file; a change to it (or SIGHUP, for the stream) is picked up "
-        "without a restart.",
+        description="The label-set YAML file, or a list of them: each record is labeled with every set (one "
+        "forward pass for all with the embedding engine); the output's top-level label fields are the first "
+        "set's, `label_sets` holds each set's by name. A change to a file (or SIGHUP, for the stream) is "
+        "picked up without a restart.",
     )
     watch_interval_s: float = Field(
         default=1.0, gt=0, description="How often, in seconds, label-set files are checked for changes."
     )
+
+    @property
+    def files(self) -> list[Path]:
+        return list(self.file) if isinstance(self.file, list) else [self.file]
+
+    @field_validator("file")
+    @classmethod
+    def _files_listed_once(cls, value: Path | list[Path]) -> Path | list[Path]:
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("the list of label-set files is empty")
+            repeated = sorted({str(p) for p in value if value.count(p) > 1})
+            if repeated:
+                raise ValueError(f"label-set files listed twice: {repeated}")
+        return value
 
 
 class DeliverySettings(Strict):
@@ -308,6 +338,27 @@ class GuardSettings(Strict):
     )
 
 
+class ReviewSettings(Strict):
+    enabled: bool = Field(
+        default=True,
+        description="Whether the stream writes review candidates to topics.review for the page's review queue.",
+    )
+    size: int = Field(
+        default=50,
+        ge=1,
+        le=10_000,
+        description="The least sure records each consumer keeps per label-set version; a record that enters "
+        "them is written to topics.review.",
+    )
+    max_margin: float = Field(
+        default=0.2,
+        ge=0.0,
+        le=1.0,
+        description="A record is a candidate when its two best labels' scores are closer than this, or when "
+        "it abstained.",
+    )
+
+
 class MetricsSettings(Strict):
     host: str = Field(
         default="127.0.0.1",
@@ -351,6 +402,21 @@ class LiveViewSettings(BaseModel):
     )
     buckets: int = Field(default=60, ge=2, le=1440, description="The number of bars kept in the chart.")
     latest: int = Field(default=30, ge=1, le=500, description="The number of latest records shown.")
+
+
+class ReviewQueueSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(
+        default=True,
+        description="Whether the server reads topics.review for the page's review queue (answers need serve.token).",
+    )
+    max_items: int = Field(
+        default=200,
+        ge=1,
+        le=10_000,
+        description="The candidates held per label set, the least sure first; the rest wait in the topic.",
+    )
 
 
 class ServeSettings(BaseModel):
@@ -402,6 +468,10 @@ class ServeSettings(BaseModel):
     live: LiveViewSettings = Field(
         default_factory=LiveViewSettings, description="The live view of the labeled stream on the server's page."
     )
+    review: ReviewQueueSettings = Field(
+        default_factory=ReviewQueueSettings,
+        description="The review queue on the server's page: the stream's least sure records, answered by an operator.",
+    )
 
     @model_validator(mode="after")
     def _a_request_fits_the_queue(self) -> ServeSettings:
@@ -433,6 +503,9 @@ class Settings(BaseSettings):
     dead_letter_guard: GuardSettings = Field(
         default_factory=GuardSettings,
         description="Stops the stream when too large a share of the latest records is dead-lettered.",
+    )
+    review: ReviewSettings = Field(
+        default_factory=ReviewSettings, description="Review candidates: the records the stream was least sure of."
     )
     metrics: MetricsSettings = Field(
         default_factory=MetricsSettings, description="The stream's metrics and health endpoint."
@@ -482,19 +555,45 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         path = Path(path)
         source = f"{path} + environment"
         try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise SettingsError(f"cannot read settings file {path}: {exc}") from None
-        except yaml.YAMLError as exc:
+        except UnicodeDecodeError as exc:
+            raise SettingsError(f"settings file {path} is not UTF-8: {exc}") from None
+        try:
+            loaded = yaml.safe_load(text)
+        # besides YAMLError, PyYAML's constructors raise whatever a malformed tagged or implicit scalar makes them
+        # hit ("!!int " IndexError, 2020-13-45 ValueError), deep nesting RecursionError
+        except Exception as exc:  # noqa: BLE001
             raise SettingsError(f"settings file {path} is not valid YAML: {exc}") from None
         if loaded is not None and not isinstance(loaded, dict):
             raise SettingsError(f"settings file {path} must be a mapping at the top level")
-        data = loaded or {}
+        # a key such as 1 or null is no field name: as text, it is refused like any unknown field
+        data = {str(key): value for key, value in (loaded or {}).items()}
     data = _deep_merge(data, overrides)
     try:
         return Settings(**data)
     except ValidationError as exc:
         raise SettingsError(_format_error(exc, source)) from None
+    except pydantic_settings.SettingsError as exc:  # a variable for a section, list or mapping that is not JSON
+        raise SettingsError(f"invalid settings ({source}):\n  {exc}: {exc.__cause__}") from None
+    except RecursionError:
+        raise SettingsError(f"invalid settings ({source}):\n  {_nested_too_deeply()}") from None
+
+
+def _nested_too_deeply() -> str:
+    """The SC_ variables whose JSON is nested deeper than Python parses, as fields."""
+    prefix, delimiter = Settings.model_config["env_prefix"], Settings.model_config["env_nested_delimiter"]
+    fields = []
+    for name, value in os.environ.items():
+        if name.upper().startswith(prefix):
+            try:
+                json.loads(value)
+            except RecursionError:
+                fields.append(f"{name[len(prefix) :].lower().replace(delimiter, '.')} ({name})")
+            except ValueError:
+                pass
+    return f"{', '.join(fields) or 'a value'}: nested too deeply to parse"
 
 
 def _deep_merge(base: dict, extra: dict) -> dict:

@@ -31,6 +31,11 @@ CONNECT_REASON_CLASS_PREFIX = "stream_classifier.DeadLetterReason."
 UNKNOWN_REASON = "unknown"
 
 
+def utf8_prefix(text: str, limit: int) -> bytes:
+    """At most `limit` bytes of `text` as UTF-8, never ending inside a character."""
+    return text.encode("utf-8", "replace")[:limit].decode("utf-8", "ignore").encode()
+
+
 def _text(value: bytes | None) -> str | None:
     return None if value is None else value.decode("utf-8", "replace")
 
@@ -116,5 +121,5 @@ def connect_headers(
         (CONNECT_PREFIX + "task.id", b"0"),
         (CONNECT_PREFIX + "stage", stage.encode()),
         (CONNECT_EXCEPTION_CLASS, (CONNECT_REASON_CLASS_PREFIX + reason).encode()),
-        (CONNECT_EXCEPTION_MESSAGE, error.encode("utf-8", "replace")[:1000]),
+        (CONNECT_EXCEPTION_MESSAGE, utf8_prefix(error, 1000)),
     ]

@@ -14,6 +14,7 @@ TopicPartitionKey = tuple[str, int]
 class PartitionProgress:
     next_offset: int | None = None  # the offset after the last consumed one
     handed_over: int | None = None  # the offset after the last one the consumer handed over
+    first_handed_over: int | None = None  # where a replay starts while nothing is committable
     pending: dict[int, int] = field(default_factory=dict)  # offset -> records not yet acked
     order: deque[int] = field(default_factory=deque)  # offsets in consumption order
     committable: int | None = None  # next offset to commit (all below are done)
@@ -43,6 +44,8 @@ class OffsetTracker:
         if progress.handed_over is not None and offset < progress.handed_over:
             return False
         progress.handed_over = offset + 1
+        if progress.first_handed_over is None:
+            progress.first_handed_over = offset
         return True
 
     def seek(self, tp: TopicPartitionKey, offset: int | None) -> None:
@@ -94,7 +97,9 @@ class OffsetTracker:
         progress = self.partitions.get(tp)
         if progress is None:
             return None
-        seek_to = progress.committable
+        # nothing tracked yet (a failure reported after the partition was lost and assigned again): the
+        # inputs handed over are still in the batcher, which the replay drops, so it starts with the first
+        seek_to = progress.committable if progress.committable is not None else progress.first_handed_over
         progress.pending.clear()
         progress.order.clear()
         progress.generation += 1

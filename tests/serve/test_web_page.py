@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from page_harness import post_records, wait_on_page
 from serve_harness import ServeProcess
 from stream_harness import ClassifierProcess, produce, settings_for
 
@@ -22,51 +23,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.model]
 REPO = Path(__file__).resolve().parents[2]
 LABELS = REPO / "configs" / "labels"
 SCREENSHOT = REPO / "results" / "web" / "page.png"
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 TOKEN = "page-token"
-
-
-@pytest.fixture
-def browser():
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.fail("the page test needs Debian's chromium: apt-get install chromium chromium-driver (.ci/run does)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--disable-gpu",
-        "--window-size=1400,1700",
-        "--lang=zh-CN",
-    ):
-        options.add_argument(arg)
-    # explicit driver path: selenium-manager downloads nothing
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(60)
-    yield driver
-    driver.quit()
-
-
-def _records(texts: list[str], start: int) -> list[tuple[bytes, bytes]]:
-    return [
-        (f"user-{start + i}".encode(), json.dumps({"id": start + i, "text": t}, ensure_ascii=False).encode())
-        for i, t in enumerate(texts)
-    ]
-
-
-def _wait(driver, predicate, timeout: float, what: str):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    try:
-        return WebDriverWait(driver, timeout, poll_frequency=0.3).until(lambda d: predicate(d))
-    except Exception as exc:
-        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        driver.save_screenshot(str(SCREENSHOT.with_name("page-failed.png")))
-        raise AssertionError(f"page: {what} not seen within {timeout}s ({type(exc).__name__})") from None
 
 
 def test_page_classifies_edits_a_label_set_and_shows_the_live_stream(
@@ -97,18 +54,18 @@ def test_page_classifies_edits_a_label_set_and_shows_the_live_stream(
         produce(
             kafka_bootstrap,
             in_topic,
-            _records(texts[:30], 0) + [(b"k", b'{"text": "unterminated'), (b"k", b'{"id": 5}')],
+            post_records(texts[:30], 0) + [(b"k", b'{"text": "unterminated'), (b"k", b'{"id": 5}')],
         )
 
         browser.get(server.url + "/")
         # live records and dead letters from the real broker
-        _wait(
+        wait_on_page(
             browser,
             lambda d: len(d.find_elements(By.CSS_SELECTOR, "#live-records tr.live-record")) >= 10,
             90,
             "10 live records",
         )
-        _wait(
+        wait_on_page(
             browser,
             lambda d: (
                 d.find_elements(By.CSS_SELECTOR, '#dead-letters tr[data-reason="invalid_json"]')
@@ -127,7 +84,7 @@ def test_page_classifies_edits_a_label_set_and_shows_the_live_stream(
         ).json()["results"][0]["label"]
         browser.find_element(By.ID, "try-texts").send_keys(text)
         browser.find_element(By.ID, "try-submit").click()
-        label = _wait(
+        label = wait_on_page(
             browser,
             lambda d: d.find_elements(By.CSS_SELECTOR, "#try-results .result-label"),
             60,
@@ -146,7 +103,7 @@ def test_page_classifies_edits_a_label_set_and_shows_the_live_stream(
             area.value = JSON.stringify(set, null, 2);""")
         browser.find_element(By.ID, "edit-token").send_keys(TOKEN)
         browser.find_element(By.ID, "edit-save").click()
-        _wait(
+        wait_on_page(
             browser,
             lambda d: d.find_element(By.ID, "labelset-version").text not in ("", version_before),
             60,
@@ -159,12 +116,12 @@ def test_page_classifies_edits_a_label_set_and_shows_the_live_stream(
         # records produced now arrive live, labeled by the stream under the new version
         time.sleep(1.0)  # the stream's watcher polls the file every 0.2 s
         marker = "实时"
-        produce(kafka_bootstrap, in_topic, _records([f"{marker}{i} {t}" for i, t in enumerate(texts[30:])], 100))
+        produce(kafka_bootstrap, in_topic, post_records([f"{marker}{i} {t}" for i, t in enumerate(texts[30:])], 100))
         count_fresh = (
             "return [...document.querySelectorAll('#live-records td.text')]"
             f".filter((td) => td.textContent.includes('{marker}')).length"
         )
-        _wait(browser, lambda d: d.execute_script(count_fresh) >= 10, 90, "the records produced after the edit")
+        wait_on_page(browser, lambda d: d.execute_script(count_fresh) >= 10, 90, "the records produced after the edit")
         fresh = [r for r in httpx.get(server.url + "/v1/stream/snapshot").json()["records"] if marker in r["text"]]
         assert fresh and {r["label_set_version"] for r in fresh} == {new_version}
         assert int(browser.find_element(By.ID, "kpi-outputs").text) >= 60

@@ -87,3 +87,10 @@ def test_one_description_or_several():
     assert several.labels[0].descriptions == ["好评", "满意"]
     assert several.labels[1].descriptions == ["negative"]  # the name stands in for a description
     assert several.version != one.version
+
+
+@pytest.mark.parametrize("template", ["{label} {label:>1000000000}", "{label!r}", "{label}{x}", "{label}{}"])
+def test_a_template_takes_only_plain_label_fields(template):
+    # a format spec would let an inline label set in an unauthenticated request build gigabyte strings
+    with pytest.raises(LabelSetError, match="template"):
+        parse_label_set({"name": "a", "template": template, "labels": [{"name": "a"}, {"name": "b"}]})

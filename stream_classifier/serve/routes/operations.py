@@ -5,6 +5,7 @@ from importlib import resources
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel
 
 from stream_classifier.serve.context import Context
 
@@ -12,7 +13,21 @@ routes = APIRouter()
 WEB = resources.files("stream_classifier.serve") / "web"
 
 
-@routes.get("/v1/stats", tags=["operations"])
+class Stats(BaseModel):
+    batches: int
+    texts: int
+    queued_texts: int
+    max_batch_size: int
+    max_wait_s: float
+    max_tokens: int
+    max_queue: int
+    recent_batch_seconds: list[float]
+    recent_batch_texts: list[int]
+    model_id: str
+    engine: str
+
+
+@routes.get("/v1/stats", tags=["operations"], responses={200: {"model": Stats}})
 async def stats(ctx: Context):
     """The engine worker's counters and its last batch durations (what the bench reads)."""
     w = ctx.worker
