@@ -94,16 +94,25 @@ class Metrics:
         self.lag = Gauge(
             "sc_consumer_lag", "Consumer lag per partition (librdkafka statistics)", ["topic", "partition"], registry=r
         )
-        self.label_set = Gauge("sc_label_set_info", "The label set in use (value 1)", ["version"], registry=r)
+        self.label_set = Gauge(
+            "sc_label_set_info", "The label sets in use (value 1), by name", ["label_set", "version"], registry=r
+        )
+        self._label_set_versions: dict[str, str] = {}
         self.paused = Gauge("sc_backpressure_paused", "1 while fetching is paused for backpressure", registry=r)
         self.pauses = Counter("sc_backpressure_pauses", "Times fetching was paused for backpressure", registry=r)
         self.in_flight = Gauge("sc_in_flight_records", "Inputs consumed and not yet fully acknowledged", registry=r)
         self.cache_hits = Counter("sc_repeat_cache_hits", "Texts served from the repeat cache", registry=r)
         self.guard_ratio = Gauge("sc_dead_letter_window_ratio", "Dead-letter share over the guard window", registry=r)
+        self.review_candidates = Counter(
+            "sc_review_candidates", "Least-sure records offered to the review topic, by result", ["result"], registry=r
+        )
 
-    def set_label_set(self, version: str) -> None:
-        self.label_set.clear()
-        self.label_set.labels(version=version).set(1)
+    def set_label_set(self, name: str, version: str) -> None:
+        previous = self._label_set_versions.get(name)
+        if previous is not None and previous != version:
+            self.label_set.remove(name, previous)
+        self._label_set_versions[name] = version
+        self.label_set.labels(label_set=name, version=version).set(1)
 
     def forget_partition(self, topic: str, partition: int) -> None:
         """Remove the per-partition series of a partition this consumer no longer owns, so a

@@ -1,5 +1,5 @@
 """What every endpoint reads: the settings, the engine and its worker, the label sets, metrics,
-health, the live view. Built once by `server.build_context`, held in `app.state.ctx`."""
+health, the live view, the review queue. Built once by `server.build_context`, held in `app.state.ctx`."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from stream_classifier.observability import Health
 from stream_classifier.serve.label_sets import LabelSetRegistry
 from stream_classifier.serve.live import LiveView
 from stream_classifier.serve.metrics import ServeMetrics
+from stream_classifier.serve.review_queue import ReviewQueue
 from stream_classifier.serve.worker import EngineWorker
 from stream_classifier.settings import ServeSettings
 
@@ -26,6 +27,7 @@ class ServeContext:
     metrics: ServeMetrics
     health: Health
     live: LiveView | None = None
+    review: ReviewQueue | None = None
 
 
 def _context(request: Request) -> ServeContext:

@@ -20,3 +20,12 @@ class ServeMetrics(Metrics):
             "sc_serve_request_seconds", "Classify request latency (answered ones)", buckets=LATENCY_BUCKETS, registry=r
         )
         self.live_records = Counter("sc_serve_live_records", "Records the live view read", ["kind"], registry=r)
+        self.review_pending = Gauge(
+            "sc_review_queue_items", "Review candidates held for the page, per label set", ["label_set"], registry=r
+        )
+        self.review_answers = Counter(
+            "sc_review_answers",
+            "Review answers by kind (confirmed, corrected, dismissed), per label set",
+            ["label_set", "answer"],
+            registry=r,
+        )

@@ -1,4 +1,5 @@
-"""`stream-classifier serve`: settings -> model -> engine worker -> label sets -> live view -> uvicorn."""
+"""`stream-classifier serve`: settings -> model -> engine worker -> label sets -> live view and review
+queue -> uvicorn."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ def build_context(settings: Settings, engine=None):
     from stream_classifier.serve.label_sets import LabelSetRegistry
     from stream_classifier.serve.live import LiveView
     from stream_classifier.serve.metrics import ServeMetrics
+    from stream_classifier.serve.review_queue import ReviewQueue
     from stream_classifier.serve.worker import BatchBounds, EngineWorker
 
     if engine is None:
@@ -28,10 +30,15 @@ def build_context(settings: Settings, engine=None):
     metrics, health = ServeMetrics(), Health()
     bounds = BatchBounds(settings.batch.max_size, settings.batch.max_wait_ms / 1000.0, settings.batch.max_tokens)
     worker = EngineWorker(engine, bounds, s.max_queue, metrics, health, s.wait_when_idle)
-    files = [settings.labels.file, *s.label_files]
+    files = [*settings.labels.files, *s.label_files]
     label_sets = LabelSetRegistry(files, engine, metrics, settings.labels.watch_interval_s)
     live = LiveView(settings.kafka, settings.topics, s.live, metrics) if s.live.enabled else None
-    return ServeContext(s, engine, worker, label_sets, metrics, health, live)
+    review = (
+        ReviewQueue(settings.kafka, settings.topics.review_topic, s.review, label_sets, metrics)
+        if s.review.enabled
+        else None
+    )
+    return ServeContext(s, engine, worker, label_sets, metrics, health, live, review)
 
 
 def serve(config: str | Path | None, port: int | None = None) -> int:

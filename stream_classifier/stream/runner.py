@@ -15,6 +15,7 @@ from stream_classifier.startup import StartupError, engine_from, exit_on_startup
 from stream_classifier.stream.fault_injection import transaction_hook_from_environment
 from stream_classifier.stream.kafka_clients import KafkaClients
 from stream_classifier.stream.pipeline import Pipeline
+from stream_classifier.stream.review_candidates import ReviewWriter
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ def _run(config: str | Path | None) -> int:
                 KafkaClients(settings, metrics),
                 health,
                 in_transaction_hook=transaction_hook_from_environment(),
+                review_writer=lambda: ReviewWriter.start(settings, metrics),
             )
         except LabelSetError as exc:
             raise StartupError("labels.file", str(exc)) from exc

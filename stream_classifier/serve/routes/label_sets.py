@@ -1,22 +1,44 @@
 """GET /v1/label-sets, GET and PUT /v1/label-sets/{name}: the served sets, and edits with the token."""
 
-import hmac
 from typing import Any
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body, Path, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from stream_classifier.labels import LabelSetError
+from stream_classifier.labels import LabelSet, LabelSetError
 from stream_classifier.serve.context import Context, ServeContext
 from stream_classifier.serve.label_sets import UnknownLabelSet
 from stream_classifier.serve.problems import invalid_label_set
+from stream_classifier.serve.write_token import REFUSALS, refusal
 
 routes = APIRouter(tags=["label sets"])
 EXAMPLE = {
     "name": "sentiment",
     "labels": [{"name": "positive", "description": "好评"}, {"name": "negative", "description": "差评"}],
 }
+NAME = Path(description="the set's own `name` (GET /v1/label-sets)", examples=["sentiment"])
+
+
+class LabelSetInfo(BaseModel):
+    name: str
+    version: str = Field(description="content-addressed: any edit gives a new one")
+    multi_label: bool
+    labels: list[str] = Field(description="the labels' names, in order")
+    file: str = Field(description="the file the set is read from and written to")
+    label_set: LabelSet = Field(description="the set in full")
+
+
+class LabelSetList(BaseModel):
+    label_sets: list[LabelSetInfo]
+    writable: bool = Field(description="whether PUT is enabled (serve.token is set)")
+    model_id: str
+    stream_label_set: str | None = Field(description="the stream's (first) label set: what a request naming none gets")
+
+
+class LabelSetWritten(LabelSetInfo):
+    changed: bool = Field(description="false when the set sent was the one in use (nothing written)")
 
 
 def describe(ctx: ServeContext, name: str) -> dict:
@@ -31,17 +53,21 @@ def describe(ctx: ServeContext, name: str) -> dict:
     }
 
 
-@routes.get("/v1/label-sets")
+@routes.get("/v1/label-sets", responses={200: {"model": LabelSetList}})
 async def list_label_sets(ctx: Context):
     return {
         "label_sets": [describe(ctx, name) for name in ctx.label_sets.names()],
         "writable": ctx.settings.token is not None,
         "model_id": ctx.engine.model_id,
+        "stream_label_set": ctx.label_sets.stream_name,
     }
 
 
-@routes.get("/v1/label-sets/{name}")
-async def get_label_set(name: str, ctx: Context):
+@routes.get(
+    "/v1/label-sets/{name}",
+    responses={200: {"model": LabelSetInfo}, 404: {"description": "no such set"}},
+)
+async def get_label_set(ctx: Context, name: str = NAME):
     try:
         return describe(ctx, name)
     except UnknownLabelSet:
@@ -51,28 +77,19 @@ async def get_label_set(name: str, ctx: Context):
 @routes.put(
     "/v1/label-sets/{name}",
     responses={
-        401: {"description": "no token given"},
-        403: {"description": "wrong token, or writes are disabled (serve.token not configured)"},
+        200: {"model": LabelSetWritten},
+        **REFUSALS,
         404: {"description": "no such set"},
         422: {"description": "invalid label set; `error` names the field"},
     },
 )
 async def put_label_set(
-    name: str, request: Request, ctx: Context, body: dict[str, Any] = Body(..., examples=[EXAMPLE])
+    request: Request, ctx: Context, name: str = NAME, body: dict[str, Any] = Body(..., examples=[EXAMPLE])
 ):
     """Validate → encode → write the set's file → swap, as the label file watcher does."""
-    token = ctx.settings.token
-    if token is None:
-        return JSONResponse({"error": "label-set writes are disabled: serve.token is not configured"}, status_code=403)
-    given = request.headers.get("authorization", "")
-    if not given.lower().startswith("bearer "):
-        return JSONResponse(
-            {"error": "send Authorization: Bearer <serve.token>"},
-            status_code=401,
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    if not hmac.compare_digest(given[7:].strip().encode(), token.get_secret_value().encode()):
-        return JSONResponse({"error": "wrong token"}, status_code=403)
+    refused = refusal(request, ctx.settings.token)
+    if refused is not None:
+        return refused
     try:
         _current, changed = await run_in_threadpool(ctx.label_sets.replace, name, body)
     except UnknownLabelSet:

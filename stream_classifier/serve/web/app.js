@@ -38,9 +38,9 @@ async function loadLabelSets(selectName) {
   $("model-id").textContent = data.model_id;
   labelSets = {};
   for (const set of data.label_sets) labelSets[set.name] = set;
-  for (const id of ["try-label-set", "edit-label-set"]) {
+  for (const id of ["try-label-set", "edit-label-set", "review-label-set"]) {
     const select = $(id);
-    const keep = selectName || select.value;
+    const keep = (id === "review-label-set" ? select.value || data.stream_label_set : selectName || select.value);
     select.replaceChildren(...data.label_sets.map((s) => el("option", { value: s.name }, `${s.name} (${s.labels.length} labels)`)));
     if (keep && labelSets[keep]) select.value = keep;
   }
@@ -149,6 +149,16 @@ function drawDeadLetters(snapshot) {
   $("dead-letters").tBodies[0].replaceChildren(...(rows.length ? rows.map(([reason, n]) => el("tr", { "data-reason": reason },
     el("td", {}, reason), el("td", {}, n))) : [el("tr", { class: "empty" }, el("td", { colspan: 2 }, "none"))]));
 }
+// the first set's label, then each further set's (a stream with several label sets)
+function setTags(r) {
+  const tags = [el("span", { class: "tag", style: `background:${colorOf(r.label)}` }, r.label)];
+  const others = Object.entries(r.label_sets || {}).slice(1);
+  for (const [name, result] of others) {
+    tags.push(" ", el("span", { class: "tag other-set", "data-label-set": name, title: `${name}: ${result.score.toFixed(2)}`,
+      style: `background:${colorOf(result.label)}` }, `${name}: ${result.label}`));
+  }
+  return tags;
+}
 const MAX_ROWS = 30;
 function addRecords(records) {
   const body = $("live-records").tBodies[0];
@@ -156,7 +166,7 @@ function addRecords(records) {
     const source = r.source ? `${r.source.partition}/${r.source.offset}` : "";
     const row = el("tr", { class: "live-record fresh" },
       el("td", {}, new Date(r.at_ms).toLocaleTimeString()),
-      el("td", {}, el("span", { class: "tag", style: `background:${colorOf(r.label)}` }, r.label)),
+      el("td", {}, ...setTags(r)),
       el("td", {}, (r.score ?? 0).toFixed(2)),
       el("td", { class: "text", title: r.text }, r.text),
       el("td", {}, source));
@@ -185,9 +195,63 @@ function connectLive() {
   };
 }
 
+// ---------------------------------------------------------------- review queue
+function writeToken() { return $("review-token").value || $("edit-token").value; }
+function reviewRow(item, labels) {
+  const buttons = labels.map((label) => el("button", {
+    class: label === item.label ? "answer given" : "answer", "data-label": label,
+    title: label === item.label ? "confirm the label given" : "correct it to this label",
+  }, label === item.label ? `✓ ${label}` : label));
+  buttons.push(el("button", { class: "answer dismiss", "data-label": "", title: "drop the text, no example" }, "none of these"));
+  const row = el("tr", { class: "review-item", "data-key": item.key },
+    el("td", { class: "text" }, item.text),
+    el("td", {}, el("span", { class: "tag", style: `background:${colorOf(item.label)}` }, item.label)),
+    el("td", {}, item.margin.toFixed(3)),
+    el("td", {}, ...buttons));
+  for (const button of buttons) button.addEventListener("click", () => answerReview(item, button.dataset.label || null, row));
+  return row;
+}
+async function loadReview() {
+  const name = $("review-label-set").value;
+  if (!name) return;
+  const status = $("review-status");
+  try {
+    const data = await api("GET", `/v1/review-queue/${encodeURIComponent(name)}`);
+    status.textContent = data.connected ? `${data.items.length} to review` : (data.error || "connecting…");
+    status.className = "badge " + (data.connected ? "ok" : "bad");
+    const body = $("review-items").tBodies[0];
+    const shown = [...body.rows].map((r) => r.dataset.key).join("\n");
+    if (shown === data.items.map((i) => i.key).join("\n")) return;  // unchanged: keep the rows under the pointer
+    body.replaceChildren(...(data.items.length ? data.items.map((item) => reviewRow(item, data.labels))
+      : [el("tr", { class: "empty" }, el("td", { colspan: 4 }, "nothing to review yet"))]));
+  } catch (err) {
+    status.textContent = err.message.startsWith("404") ? "off on this server" : err.message;
+    status.className = "badge bad";
+  }
+}
+async function answerReview(item, label, row) {
+  $("review-error").textContent = ""; $("review-message").textContent = "";
+  for (const b of row.querySelectorAll("button")) b.disabled = true;
+  const name = $("review-label-set").value;
+  try {
+    const result = await api("POST", `/v1/review-queue/${encodeURIComponent(name)}/answers`, { key: item.key, label },
+      { Authorization: `Bearer ${writeToken()}` });
+    $("review-message").textContent = label === null ? "Dropped from the queue."
+      : `${result.answer}: now an example of ${label}; label set ${result.version}`;
+    row.remove();
+    await loadLabelSets();
+    await loadReview();
+  } catch (err) {
+    $("review-error").textContent = err.message;
+    for (const b of row.querySelectorAll("button")) b.disabled = false;
+  }
+}
+
 // ---------------------------------------------------------------- start
 $("try-submit").addEventListener("click", classify);
 $("edit-save").addEventListener("click", saveLabelSet);
 $("edit-label-set").addEventListener("change", showLabelSet);
-loadLabelSets().catch((err) => { $("try-error").textContent = err.message; });
+$("review-label-set").addEventListener("change", loadReview);
+loadLabelSets().then(loadReview).catch((err) => { $("try-error").textContent = err.message; });
+setInterval(loadReview, 3000);
 fetch("/v1/stream/snapshot").then((r) => { if (r.ok) connectLive(); else { $("live-status").textContent = "off on this server"; } });

@@ -1,0 +1,33 @@
+"""The write token: what every request that changes a label set must carry."""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from pydantic import SecretStr
+
+REFUSALS = {
+    401: {
+        "description": "no token given",
+        "headers": {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}},
+    },
+    403: {"description": "wrong token, or writes are disabled (serve.token not configured)"},
+}
+
+
+def refusal(request: Request, token: SecretStr | None) -> JSONResponse | None:
+    """None when the request carries `Authorization: Bearer <serve.token>`; the 401/403 answer otherwise."""
+    if token is None:
+        return JSONResponse({"error": "label-set writes are disabled: serve.token is not configured"}, status_code=403)
+    given = request.headers.get("authorization", "")
+    if not given.lower().startswith("bearer "):
+        return JSONResponse(
+            {"error": "send Authorization: Bearer <serve.token>"},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not hmac.compare_digest(given[7:].strip().encode(), token.get_secret_value().encode()):
+        return JSONResponse({"error": "wrong token"}, status_code=403)
+    return None
