@@ -256,6 +256,9 @@ class StandInEngine:
         scores = np.tile(np.linspace(1.0, 0.0, len(label_set.names)), (len(texts), 1))
         return Classification(label_set, scores / scores.sum(axis=1, keepdims=True), self.model_id, label_set.version)
 
+    def classify_many(self, texts, label_sets):
+        return [self.classify(texts, label_set) for label_set in label_sets]
+
 
 def make_pipeline(mode: str = "at_least_once", hook=None, **overrides) -> tuple[Pipeline, StandInClients]:
     delivery = {

@@ -15,7 +15,11 @@ def register(tree: CommandTree) -> None:
 
 
 def _arguments(cl: argparse.ArgumentParser) -> None:
-    cl.add_argument("--labels", default=str(DEFAULT_LABEL_FILE))
+    cl.add_argument(
+        "--labels",
+        action="append",
+        help=f"a label-set file; repeat it to label with several sets at once (default: {DEFAULT_LABEL_FILE.name})",
+    )
     cl.add_argument("--model", help="a model name or a built model directory (default: the default model)")
     cl.add_argument("--batch-size", type=int, default=32)
     cl.add_argument("--threads", type=int)
@@ -32,17 +36,22 @@ def classify(args: argparse.Namespace) -> int:
 def _classify(args: argparse.Namespace) -> int:
     from stream_classifier.labels import LabelSetError, load_label_set
     from stream_classifier.model.engines import load_engine
+    from stream_classifier.records import combined_result
     from stream_classifier.startup import StartupError, model_dir
 
     try:
-        label_set = load_label_set(args.labels)
+        label_sets = [load_label_set(path) for path in args.labels or [DEFAULT_LABEL_FILE]]
     except LabelSetError as exc:
         raise StartupError("--labels", str(exc)) from exc
+    names = [label_set.name for label_set in label_sets]
+    if len(set(names)) < len(names):
+        raise StartupError("--labels", f"two files hold label sets of the same name: {names}")
     engine = load_engine(model_dir(args.model, field="--model"), threads=args.threads)
     texts = args.text or [line.rstrip("\n") for line in sys.stdin if line.strip()]
     for start in range(0, len(texts), args.batch_size):
         chunk = texts[start : start + args.batch_size]
-        result = engine.classify(chunk, label_set)
+        results = engine.classify_many(chunk, label_sets)
         for i, text in enumerate(chunk):
-            print(json.dumps({"text": text, **result.as_dict(i)}, ensure_ascii=False), flush=True)
+            labeled = combined_result(names, [result.as_dict(i) for result in results])
+            print(json.dumps({"text": text, **labeled}, ensure_ascii=False), flush=True)
     return 0

@@ -27,6 +27,10 @@ from stream_classifier.model.pairs import assemble_pairs, assemble_singles, pair
 from stream_classifier.model.runtime import INT8_FILE, OnnxModel, SubBatching, length_sorted_chunks
 from stream_classifier.model.vectors import softmax, unit_rows
 
+# label-set versions kept encoded: every set a stream or server uses (up to 16 a request), plus the
+# versions a hot swap replaces; a few label vectors each
+PREPARED_VERSIONS = 64
+
 
 def abstentions(scores: np.ndarray, label_set: LabelSet) -> np.ndarray:
     """Per text: whether the label set's abstain rule (minimum top score, minimum margin) holds."""
@@ -156,41 +160,54 @@ class ZeroShotEngine:
             prepared = PreparedLabels(label_set, version, self._encode_labels(label_set))
             with self._lock:
                 self._prepared[version] = prepared
-                while len(self._prepared) > 8:
+                while len(self._prepared) > PREPARED_VERSIONS:
                     self._prepared.pop(next(iter(self._prepared)))
         return prepared
 
     def classify(self, texts: list[str], label_set: LabelSet) -> Classification:
-        prepared = self.prepare(label_set)
-        n_labels = len(label_set.labels)
-        raw = np.zeros((len(texts), n_labels), dtype=np.float32)
-        keys = [(RepeatCache.text_key(t), prepared.version, self.model_id) for t in texts]
-        missing: list[int] = []
-        first_of_key: dict[tuple, int] = {}
-        duplicates: list[tuple[int, int]] = []
-        for i, key in enumerate(keys):
-            row = self.cache.get(key)
-            if row is not None:
-                raw[i] = row
-            elif key in first_of_key:
-                duplicates.append((i, first_of_key[key]))
-            else:
-                first_of_key[key] = i
-                missing.append(i)
-        if missing:
-            computed = self._raw_scores([texts[i] for i in missing], prepared)
-            for row_index, i in enumerate(missing):
-                raw[i] = computed[row_index]
-                self.cache.put(keys[i], computed[row_index])
-        for i, source in duplicates:
-            raw[i] = raw[source]
-        return Classification(
-            label_set,
-            self._finalize(raw, label_set),
-            self.model_id,
-            prepared.version,
-            cache_hits=len(texts) - len(missing),
-        )
+        return self.classify_many(texts, [label_set])[0]
+
+    def classify_many(self, texts: list[str], label_sets: list[LabelSet]) -> list[Classification]:
+        """Each text under each label set. A text that any set has not cached runs the model once for
+        all of them (the embedding engine: one forward pass, then one small product per set)."""
+        prepared = [self.prepare(label_set) for label_set in label_sets]
+        raws, keys, missing = [], [], []
+        for p in prepared:
+            raw = np.zeros((len(texts), len(p.label_set.labels)), dtype=np.float32)
+            set_keys = [(RepeatCache.text_key(t), p.version, self.model_id) for t in texts]
+            set_missing = []
+            for i, key in enumerate(set_keys):
+                row = self.cache.get(key)
+                if row is None:
+                    set_missing.append(i)
+                else:
+                    raw[i] = row
+            raws.append(raw)
+            keys.append(set_keys)
+            missing.append(set_missing)
+        needed = sorted(set().union(*missing))
+        if needed:
+            # identical texts in one batch run once
+            unique: dict[str, int] = {}
+            for i in needed:
+                unique.setdefault(texts[i], len(unique))
+            wanted = [k for k, m in enumerate(missing) if m]
+            computed = self._raw_scores_many(list(unique), [prepared[k] for k in wanted])
+            for k, rows in zip(wanted, computed):
+                for i in missing[k]:
+                    row = rows[unique[texts[i]]]
+                    raws[k][i] = row
+                    self.cache.put(keys[k][i], row)
+        return [
+            Classification(
+                p.label_set,
+                self._finalize(raw, p.label_set),
+                self.model_id,
+                p.version,
+                cache_hits=len(texts) - len(set_missing),
+            )
+            for p, raw, set_missing in zip(prepared, raws, missing)
+        ]
 
     # engine-specific parts
     def _encode_labels(self, label_set: LabelSet) -> object:
@@ -198,6 +215,9 @@ class ZeroShotEngine:
 
     def _raw_scores(self, texts: list[str], prepared: PreparedLabels) -> np.ndarray:
         raise NotImplementedError
+
+    def _raw_scores_many(self, texts: list[str], prepared: list[PreparedLabels]) -> list[np.ndarray]:
+        return [self._raw_scores(texts, p) for p in prepared]
 
     def _finalize(self, raw: np.ndarray, label_set: LabelSet) -> np.ndarray:
         raise NotImplementedError
@@ -248,7 +268,11 @@ class EmbeddingEngine(ZeroShotEngine):
         return vectors
 
     def _raw_scores(self, texts: list[str], prepared: PreparedLabels) -> np.ndarray:
-        return unit_rows(self.embed(texts)) @ prepared.payload.T  # cosine similarities
+        return self._raw_scores_many(texts, [prepared])[0]
+
+    def _raw_scores_many(self, texts: list[str], prepared: list[PreparedLabels]) -> list[np.ndarray]:
+        vectors = unit_rows(self.embed(texts))  # one forward pass, whatever the number of sets
+        return [vectors @ p.payload.T for p in prepared]  # cosine similarities
 
     def _finalize(self, raw: np.ndarray, label_set: LabelSet) -> np.ndarray:
         if label_set.multi_label:

@@ -29,7 +29,7 @@ class LabelSetRegistry:
         self.interval_s = interval_s
         self._lock = threading.Lock()
         self.watchers: dict[str, LabelWatcher] = {}
-        self.stream_name: str | None = None  # the set of files[0], the stream's labels.file
+        self.stream_name: str | None = None  # the set of files[0], the stream's first labels.file
         seen: set[Path] = set()
         for path in files:
             path = Path(path).resolve()

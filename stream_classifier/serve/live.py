@@ -124,6 +124,7 @@ class LiveView:
                     "label": label,
                     "score": record.get("score"),
                     "labels": record.get("labels"),
+                    "label_sets": record.get("label_sets"),
                     "label_set_version": record.get("label_set_version"),
                     "at_ms": at_ms,
                     "source": record.get("source"),

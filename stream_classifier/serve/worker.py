@@ -5,8 +5,9 @@ oldest request and adds the queued ones while the stream's bounds allow (`batch.
 `batch.max_tokens` estimated tokens); by default it starts as soon as it has taken what is
 queued (continuous batching: requests that arrive during a forward pass form the next batch),
 with `serve.wait_when_idle` it waits up to `batch.max_wait_ms` for company as the stream does.
-It runs the engine once per label set in the batch: the engine's own length-sorted sub-batching
-and repeat cache do the rest, exactly as for the stream.
+It runs the engine once per combination of label sets in the batch (one forward pass for all the
+sets of a request): the engine's own length-sorted sub-batching and repeat cache do the rest,
+exactly as for the stream.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from stream_classifier.labels import LabelSet
 from stream_classifier.model.engines import ZeroShotEngine
 from stream_classifier.observability import Health, Metrics
+from stream_classifier.records import combined_result
 from stream_classifier.stream.batcher import Batcher, estimate_tokens
 
 
@@ -37,11 +39,15 @@ class DeadlineExceeded(Exception):
 @dataclass
 class Job:
     texts: list[str]
-    label_set: LabelSet
+    label_set: LabelSet | list[LabelSet]  # several: each text's result carries every set's (label_sets)
     deadline: float  # time.monotonic() after which nobody waits for it
     on_done: Callable[[object], None]  # called once, from the worker: results or an exception
     tokens: list[int] = field(default_factory=list)
     cancelled: bool = False  # the caller gave up (deadline, disconnect)
+
+    @property
+    def label_sets(self) -> list[LabelSet]:
+        return self.label_set if isinstance(self.label_set, list) else [self.label_set]
 
 
 @dataclass(frozen=True)
@@ -160,28 +166,38 @@ class EngineWorker:
                 self._cond.wait(timeout=batcher.remaining_wait() if jobs else 1.0)
 
     def _process(self, jobs: list[Job]) -> None:
-        by_version: dict[str, list[Job]] = {}
+        by_versions: dict[tuple[str, ...], list[Job]] = {}
         for job in jobs:
-            by_version.setdefault(job.label_set.version, []).append(job)
+            by_versions.setdefault(tuple(s.version for s in job.label_sets), []).append(job)
         started = self.clock()
         texts_run = 0
-        for group in by_version.values():
+        for group in by_versions.values():
+            label_sets = group[0].label_sets
+            names = [s.name for s in label_sets]
             texts = [t for job in group for t in job.texts]
             texts_run += len(texts)
             try:
-                result = self.engine.classify(texts, group[0].label_set)
+                results = self.engine.classify_many(texts, label_sets)
             except Exception as exc:  # noqa: BLE001 - the callers get a 500 naming it
                 for job in group:
                     self._finish(job, exc)
                 continue
-            if result.cache_hits:
-                self.metrics.cache_hits.inc(result.cache_hits)
+            hits = min(result.cache_hits for result in results)
+            if hits:
+                self.metrics.cache_hits.inc(hits)
             position = 0
             for job in group:
-                self._finish(job, [result.as_dict(position + i) for i in range(len(job.texts))])
+                self._finish(
+                    job,
+                    [
+                        combined_result(names, [result.as_dict(position + i) for result in results])
+                        for i in range(len(job.texts))
+                    ],
+                )
                 position += len(job.texts)
-            for i in range(len(texts)):
-                self.metrics.labels_assigned.labels(label_set=group[0].label_set.name, label=result.top(i)[0]).inc()
+            for label_set, result in zip(label_sets, results):
+                for i in range(len(texts)):
+                    self.metrics.labels_assigned.labels(label_set=label_set.name, label=result.top(i)[0]).inc()
         elapsed = self.clock() - started
         self.metrics.inference.observe(elapsed)
         self.metrics.batch_size.observe(texts_run)

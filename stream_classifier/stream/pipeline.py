@@ -1,5 +1,5 @@
 """The loop: poll -> micro-batch -> decode -> classify -> hand over to the delivery mode -> commit
-on the interval, and the commit watchdog.
+on the interval, and the commit watchdog; the least sure records are offered to the review queue.
 
 What a delivered batch means and what a commit is belong to the delivery mode
 (at_least_once.py, exactly_once.py); the Kafka clients come from a ClientFactory
@@ -13,13 +13,15 @@ import logging
 import signal
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from stream_classifier.exit_codes import EXIT_COMMIT_STALLED, EXIT_GUARD, EXIT_INTERNAL, EXIT_KAFKA, EXIT_OK
+from stream_classifier.labels import LabelSet
 from stream_classifier.model.engines import ZeroShotEngine
 from stream_classifier.observability import Health, Metrics, log
-from stream_classifier.records import DeadLetterReason, Decoded, Rejected, decode_value, output_value
+from stream_classifier.records import DeadLetterReason, Decoded, Rejected, combined_result, decode_value, output_value
 from stream_classifier.settings import Settings
 from stream_classifier.stream.at_least_once import AtLeastOnce
 from stream_classifier.stream.batcher import Batcher, estimate_tokens
@@ -29,8 +31,9 @@ from stream_classifier.stream.delivery import DeliveryMode, LoopState, Outcome, 
 from stream_classifier.stream.exactly_once import ExactlyOnce
 from stream_classifier.stream.fault_injection import TransactionHook
 from stream_classifier.stream.kafka_clients import ClientFactory, check_connectivity, is_fatal
-from stream_classifier.stream.label_watch import LabelWatcher
+from stream_classifier.stream.label_watch import LabelWatchers
 from stream_classifier.stream.offsets import DeadLetterGuard, OffsetTracker
+from stream_classifier.stream.review_candidates import ReviewWriter
 from stream_classifier.stream.stops import CommitStalled, GuardTripped, StartupError
 
 logger = logging.getLogger(__name__)
@@ -45,13 +48,14 @@ class Pipeline:
         clients: ClientFactory,
         health: Health | None = None,
         in_transaction_hook: TransactionHook | None = None,
+        review_writer: Callable[[], ReviewWriter | None] | None = None,
     ):
         self.settings = settings
         self.engine = engine
         self.metrics = metrics
         self.clients = clients
         self.health = health or Health()
-        self.labels = LabelWatcher(settings.labels.file, engine, metrics, settings.labels.watch_interval_s)
+        self.labels = LabelWatchers(settings.labels.files, engine, metrics, settings.labels.watch_interval_s)
         g, b = settings.dead_letter_guard, settings.batch
         self.state = LoopState(
             settings,
@@ -74,6 +78,8 @@ class Pipeline:
         self.paused = False
         self.consumer = None
         self._next_commit = 0.0
+        self._review_writer = review_writer
+        self.review: ReviewWriter | None = None
 
     # ------------------------------------------------------------------ start and stop
     def request_stop(self, *_args) -> None:
@@ -90,6 +96,7 @@ class Pipeline:
         try:
             check_connectivity(self.consumer, self.settings, lambda: self.state.fatal_error)
             self.delivery.start(self.consumer, self.clients)
+            self.review = self._review_writer() if self._review_writer else None
         except StartupError as exc:
             log(logger, logging.ERROR, "start-up failed", error=str(exc))
             self.consumer.close()
@@ -105,7 +112,7 @@ class Pipeline:
             input=self.topics.input,
             output=self.topics.output,
             dead_letter=self.topics.dead_letter,
-            label_set=self.labels.current.version,
+            label_sets=[s.version for s in self.labels.current],
             delivery=self.settings.delivery.mode,
             model=self.engine.model_id,
             kafka=self.settings.kafka.redacted(),
@@ -166,6 +173,8 @@ class Pipeline:
             self.delivery.final_commit()
         finally:
             self.consumer.close()
+            if self.review is not None:
+                self.review.close(self.settings.delivery.flush_timeout_s)
             log(logger, logging.INFO, "stopped", clean=clean)
 
     def _abandon(self) -> None:
@@ -187,6 +196,8 @@ class Pipeline:
         if self.batcher.ready() or (self.batcher.batch.items and self.paused):
             self._process(self.batcher.take())
         self.delivery.serve()
+        if self.review is not None:
+            self.review.serve()
         now = time.monotonic()
         self.guard.release_if_idle(now)
         self.metrics.guard_ratio.set(self.guard.ratio())
@@ -238,7 +249,8 @@ class Pipeline:
         self.metrics.batch_size.observe(len(messages))
         if batch.opened_at is not None:
             self.metrics.batch_wait.observe(started - batch.opened_at)
-        label_set = self.labels.current
+        label_sets = self.labels.current
+        names = [label_set.name for label_set in label_sets]
         outcomes = [Outcome(m) for m in messages]
         decoded: list[tuple[Outcome, Decoded]] = []
         for outcome in outcomes:
@@ -251,42 +263,50 @@ class Pipeline:
             self.metrics.consumed.labels(topic=topic).inc(n)
 
         inference_started = time.monotonic()
-        results = self._classify_bisecting([d.text for _, d in decoded], label_set)
+        results = self._classify_bisecting([d.text for _, d in decoded], label_sets)
         self.metrics.inference.observe(time.monotonic() - inference_started)
 
         label_counts: Counter = Counter()
         now_ms = int(time.time() * 1000)
         processing_ms = round((time.monotonic() - started) * 1000.0, 3)
         include_text = self.settings.output.include_text
-        for (outcome, d), result in zip(decoded, results):
-            if isinstance(result, Exception):
-                outcome.rejected = Rejected(DeadLetterReason.INFERENCE_FAILED, f"{type(result).__name__}: {result}")
+        for (outcome, d), per_set in zip(decoded, results):
+            if isinstance(per_set, Exception):
+                outcome.rejected = Rejected(DeadLetterReason.INFERENCE_FAILED, f"{type(per_set).__name__}: {per_set}")
                 continue
+            result = combined_result(names, per_set)
+            source = source_of(outcome.message)
             outcome.value = output_value(
-                d.record_id, d.text if include_text else None, result, source_of(outcome.message), now_ms, processing_ms
+                d.record_id, d.text if include_text else None, result, source, now_ms, processing_ms
             )
-            label_counts[result["label"]] += 1
-        for label, n in label_counts.items():
-            self.metrics.labels_assigned.labels(label_set=label_set.name, label=label).inc(n)
+            for label_set, r in zip(label_sets, per_set):
+                label_counts[label_set.name, r["label"]] += 1
+                if self.review is not None:
+                    self.review.offer(label_set, d.text, r, source)
+        for (name, label), n in label_counts.items():
+            self.metrics.labels_assigned.labels(label_set=name, label=label).inc(n)
         self.delivery.deliver(outcomes)
 
-    def _classify_bisecting(self, texts: list[str], label_set) -> list:
-        """Per text: the result dict, or the exception that its inference raised.
+    def _classify_bisecting(self, texts: list[str], label_sets: list[LabelSet]) -> list:
+        """Per text: its result dict under each label set, or the exception that its inference raised.
 
         A failed batch is bisected until the guilty texts are found; the rest are labeled.
         """
         if not texts:
             return []
         try:
-            result = self.engine.classify(texts, label_set)
+            results = self.engine.classify_many(texts, label_sets)
         except Exception as exc:  # noqa: BLE001 - any inference failure is bisected
             if len(texts) == 1:
                 return [exc]
             half = len(texts) // 2
-            return self._classify_bisecting(texts[:half], label_set) + self._classify_bisecting(texts[half:], label_set)
-        if result.cache_hits:
-            self.metrics.cache_hits.inc(result.cache_hits)
-        return [result.as_dict(i) for i in range(len(texts))]
+            return self._classify_bisecting(texts[:half], label_sets) + self._classify_bisecting(
+                texts[half:], label_sets
+            )
+        hits = min(result.cache_hits for result in results)
+        if hits:
+            self.metrics.cache_hits.inc(hits)
+        return [[result.as_dict(i) for result in results] for i in range(len(texts))]
 
     def _backpressure(self) -> None:
         in_flight = self.tracker.in_flight()

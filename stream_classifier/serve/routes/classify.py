@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from stream_classifier.labels import LabelSet
+from stream_classifier.records import SetResult
 from stream_classifier.serve.context import Context, ServeContext
 from stream_classifier.serve.label_sets import UnknownLabelSet
 from stream_classifier.serve.problems import label_set_problem
@@ -25,12 +26,18 @@ class TextResult(BaseModel):
     labels: list[str] | None = None
     label_set_version: str
     model_id: str
+    label_sets: dict[str, SetResult] | None = Field(
+        default=None, description="with label_sets in the request: every set's result by name (the first at the top)"
+    )
 
 
 class ClassifyResponse(BaseModel):
     results: list[TextResult]
     label_set_version: str
     model_id: str
+
+
+MAX_LABEL_SETS = 16
 
 
 def request_model(settings: ServeSettings) -> type[BaseModel]:
@@ -50,14 +57,27 @@ def request_model(settings: ServeSettings) -> type[BaseModel]:
             default=None, description="name of a served label set (GET /v1/label-sets)", examples=["opinion-zh"]
         )
         inline_label_set: LabelSet | None = Field(default=None, description="a label set given in full")
+        label_sets: list[str] | None = Field(
+            default=None,
+            min_length=1,
+            max_length=MAX_LABEL_SETS,
+            description="names of several served label sets: one forward pass, each set's result under label_sets",
+            examples=[["opinion-zh", "sentiment"]],
+        )
 
         @model_validator(mode="after")
         def _one_label_set(self) -> "ClassifyRequest":
-            if self.label_set is not None and self.inline_label_set is not None:
-                raise ValueError("give at most one of label_set (a name) and inline_label_set")
+            given = [self.label_set is not None, self.inline_label_set is not None, self.label_sets is not None]
+            if sum(given) > 1:
+                raise ValueError("give at most one of label_set (a name), inline_label_set and label_sets")
+            if self.label_sets is not None and len(set(self.label_sets)) < len(self.label_sets):
+                raise ValueError("label_sets names a set twice")
             return self
 
     return ClassifyRequest
+
+
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}}}
 
 
 def router(settings: ServeSettings) -> APIRouter:
@@ -70,27 +90,34 @@ def router(settings: ServeSettings) -> APIRouter:
         response_model_exclude_none=True,
         responses={
             422: {"description": "invalid input; `error` names the field"},
-            429: {"description": "queue full; see Retry-After"},
-            503: {"description": "deadline passed before the engine reached the request"},
+            429: {"description": "queue full; see Retry-After", "headers": RETRY_AFTER},
+            500: {"description": "inference failed (the engine raised; see the server log)"},
+            503: {"description": "deadline passed before the engine reached the request", "headers": RETRY_AFTER},
         },
     )
     async def classify(body: ClassifyRequest, ctx: Context):
-        return await classify_texts(ctx, body.texts, body.label_set, body.inline_label_set)
+        names = body.label_sets if body.label_sets is not None else body.label_set
+        return await classify_texts(ctx, body.texts, names, body.inline_label_set)
 
     return routes
 
 
-async def classify_texts(ctx: ServeContext, texts: list[str], name: str | None, inline: LabelSet | None):
+async def classify_texts(ctx: ServeContext, texts: list[str], name: str | list[str] | None, inline: LabelSet | None):
+    """`name`: a served set's name, a list of them (each text gets every set's result), or None."""
     started = time.monotonic()
     timeout_s = ctx.settings.request_timeout_s
     if inline is not None:
         label_set = inline
     else:
         try:
-            label_set = ctx.label_sets.get(name) if name is not None else ctx.label_sets.stream_set()
-        except UnknownLabelSet:
+            if isinstance(name, list):
+                label_set = [ctx.label_sets.get(n) for n in name]
+            else:
+                label_set = ctx.label_sets.get(name) if name is not None else ctx.label_sets.stream_set()
+        except UnknownLabelSet as exc:
             ctx.metrics.serve_requests.labels(status="422").inc()
-            return label_set_problem("label_set", f"no label set named {name!r}; served: {ctx.label_sets.names()}")
+            field = "label_sets" if isinstance(name, list) else "label_set"
+            return label_set_problem(field, f"no label set named {exc.args[0]!r}; served: {ctx.label_sets.names()}")
     loop = asyncio.get_running_loop()
     future: asyncio.Future = loop.create_future()
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from stream_classifier.model.manifest import FP32_FILE, INT8_FILE
+from stream_classifier_workbench.bench.label_set_mix import SET_COUNTS, mixed_label_sets
 
 NLI_LABELS = ["投诉", "咨询", "建议", "表扬", "其他"]
 
@@ -40,6 +41,12 @@ EMBEDDING_VARIANTS = {
     "student-int8-engine": "our engine on the distilled student, INT8 as shipped (--model e5-small-zh-en-L3)",
 }
 STUDENT_VARIANTS = ("student-fp32-engine", "student-int8-engine")
+LABEL_SET_GROUPS = {
+    "label-sets-embedding": "the embedding engine (default model, INT8): one forward pass for every set",
+    "label-sets-nli": "the NLI engine (StructBERT-base shaped, RANDOM weights, INT8): a pass per text and label",
+}
+NLI_SET_COUNTS = (1, 3)  # ten sets are 125 labels: a pass per label makes the NLI engine minutes per pass
+
 NLI_VARIANTS = {
     "hf-zero-shot-pipeline": "transformers pipeline('zero-shot-classification'), default settings (baseline)",
     "onnx-fp32-engine": "our NLI engine on the fp32 ONNX export",
@@ -164,12 +171,28 @@ def _worker_nli(variant: str, model_dir: Path, checkpoint: Path, batch_size: int
     return run_batch, size
 
 
+def _worker_label_sets(model_dir: Path, sets: int, batch_size: int):
+    """Every text under `sets` label sets at once (engine.classify_many), INT8 as shipped."""
+    from stream_classifier.model.engines import load_engine
+    from stream_classifier.model.runtime import SubBatching
+    from stream_classifier_workbench.bench.label_set_mix import mixed_label_sets
+
+    label_sets = mixed_label_sets(sets)
+    engine = load_engine(model_dir, INT8_FILE, sub_batching=SubBatching(max_texts=batch_size), cache_entries=0)
+    for label_set in label_sets:
+        engine.prepare(label_set)
+    size = sum((model_dir / f).stat().st_size for f in (INT8_FILE, "tokenizer.json"))
+    return (lambda b: engine.classify_many(b, label_sets)), size
+
+
 def worker_main(argv: list[str]) -> int:
     """One variant in its own process: load, warm up, then run one pass per PASS line on stdin."""
     spec = json.loads(argv[0])
     batches = in_batches(bench_texts(spec["texts"]), spec["batch_size"])
     if spec["group"] == "embedding":
         run_batch, size = _worker_embedding(spec["variant"], Path(spec["model_dir"]), spec["batch_size"])
+    elif spec["group"] in LABEL_SET_GROUPS:
+        run_batch, size = _worker_label_sets(Path(spec["model_dir"]), spec["sets"], spec["batch_size"])
     else:
         run_batch, size = _worker_nli(
             spec["variant"], Path(spec["model_dir"]), Path(spec["checkpoint"]), spec["batch_size"]
@@ -342,6 +365,32 @@ def run_engine_bench(
             "model": "BERT 12x768, vocab 21128, RANDOM weights (speed only)",
             "rows": rows,
         }
+    if "label-sets" in groups:
+        progress("label sets: 1, 3 and 10 sets of 5-20 labels on one stream, embedding and NLI engines")
+        embedding_dir = build_named(TEACHER, quiet=True)
+        checkpoint = structbert_shaped_checkpoint(work / "structbert-base-random")
+        nli_dir = build_from_hf(checkpoint, "nli", work / "structbert-base-random-nli", quiet=True)
+        for group, model_dir, counts, count_texts in (
+            ("label-sets-embedding", embedding_dir, SET_COUNTS, texts),
+            ("label-sets-nli", nli_dir, NLI_SET_COUNTS, nli_texts),
+        ):
+            specs = {
+                f"{n} label set{'s' if n > 1 else ''}": {
+                    "group": group,
+                    "variant": f"{n}-sets",
+                    "sets": n,
+                    "texts": count_texts,
+                    "batch_size": batch_size,
+                    "model_dir": str(model_dir),
+                }
+                for n in counts
+            }
+            whats = {
+                v: f"{spec['sets']} sets, {sum(len(s.labels) for s in mixed_label_sets(spec['sets']))} labels"
+                for v, spec in specs.items()
+            }
+            rows = _measure_group(specs, whats, passes, progress)
+            report["groups"][group] = {"texts": count_texts, "model": LABEL_SET_GROUPS[group], "rows": rows}
     for group in report["groups"].values():
         baseline = next(iter(group["rows"].values()))["texts_per_s"]
         for row in group["rows"].values():
@@ -370,6 +419,9 @@ def format_table(report: dict) -> str:
                 f"{r['batch_p50_ms']:.0f} | {r['batch_p99_ms']:.0f} | {r['peak_rss_mb']:.0f} | "
                 f"{r['size_bytes'] / 1e6:.0f} |"
             )
+        if name in LABEL_SET_GROUPS:
+            ratios = [f"{v}: {r['speedup_vs_baseline']:.2f}x one set's texts/s" for v, r in group["rows"].items()]
+            lines.append("\n" + "; ".join(ratios[1:]))
         if "student-int8-engine" in group["rows"]:
             rows = group["rows"]
             lines.append(

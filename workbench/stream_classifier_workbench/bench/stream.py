@@ -72,7 +72,7 @@ def _vm_hwm_mb(pid: int) -> float:
 
 
 class Classifier:
-    def __init__(self, bootstrap: str, topics: dict, group: str, batch_size: int, workdir: Path):
+    def __init__(self, bootstrap: str, topics: dict, group: str, batch_size: int, workdir: Path, label_files=(LABELS,)):
         self.port = free_port()
         config = workdir / f"{group}.yaml"
         config.write_text(
@@ -80,7 +80,7 @@ class Classifier:
                 {
                     "kafka": {"bootstrap_servers": bootstrap, "group_id": group},
                     "topics": topics,
-                    "labels": {"file": str(LABELS)},
+                    "labels": {"file": [str(f) for f in label_files]},
                     "batch": {"max_size": batch_size, "max_wait_ms": MAX_WAIT_MS},
                     "model": {"cache_entries": 0},  # measure the model, not the repeat cache
                     "metrics": {"port": self.port},
@@ -173,8 +173,64 @@ def _latency_run(bootstrap: str, topics: dict, texts: list[str], rate: float, se
     }
 
 
+def _throughput(classifier: Classifier, bootstrap: str, topic: str, group: str, messages: int) -> float:
+    """Texts/s from the classifier's first consumed record to the commit of the `messages`-th."""
+    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        while _metric(classifier.port, "sc_records_consumed_total") == 0:
+            time.sleep(0.02)
+        first = time.monotonic()
+        while _committed_total(probe, topic, 3) < messages:
+            time.sleep(0.1)
+        return messages / (time.monotonic() - first)
+    finally:
+        probe.close()
+
+
+def _label_set_runs(
+    bootstrap: str, topics: dict, counts: tuple[int, ...], messages: int, batch_size: int, workdir: Path, progress
+) -> list[dict]:
+    """The same backlog (its first `messages` records) labeled with 1, 3, 10 label sets: a fresh group each,
+    every count run twice, in the order 1, 3, 10, 10, 3, 1, so that a drift of the machine's speed
+    weighs on every count alike; the mean of the two is reported."""
+    from stream_classifier_workbench.bench.label_set_mix import mixed_label_sets
+
+    samples: dict[int, list[float]] = {n: [] for n in counts}
+    for turn, n in enumerate([*counts, *reversed(counts)]):
+        progress(f"label sets: {n} on one stream, {messages} messages")
+        sets = mixed_label_sets(n)
+        files = []
+        for label_set in sets:
+            path = workdir / f"sets-{n}-{label_set.name}.yaml"
+            path.write_text(yaml.safe_dump(label_set.model_dump(mode="json"), allow_unicode=True))
+            files.append(path)
+        group = f"bench-sets-{n}-{turn}"
+        classifier = Classifier(bootstrap, topics, group, batch_size, workdir, label_files=files)
+        classifier.wait_ready()
+        samples[n].append(_throughput(classifier, bootstrap, topics["input"], group, messages))
+        classifier.stop()
+    runs = [
+        {
+            "sets": n,
+            "labels": sum(len(s.labels) for s in mixed_label_sets(n)),
+            "texts_per_s": sum(samples[n]) / len(samples[n]),
+            "samples": samples[n],
+        }
+        for n in counts
+    ]
+    for run in runs:
+        run["vs_one_set"] = run["texts_per_s"] / runs[0]["texts_per_s"]
+    return runs
+
+
 def run_stream_bench(
-    out_dir: Path, messages: int = 20000, batch_size: int = 32, latency_seconds: float = 30.0, progress=lambda m: None
+    out_dir: Path,
+    messages: int = 20000,
+    batch_size: int = 32,
+    latency_seconds: float = 30.0,
+    label_set_counts: tuple[int, ...] = (1, 3, 10),
+    label_set_messages: int = 3000,
+    progress=lambda m: None,
 ) -> dict:
     from stream_classifier.labels import load_label_set
     from stream_classifier.model.engines import load_engine
@@ -210,19 +266,8 @@ def run_stream_bench(
         progress("throughput: consuming the backlog")
         classifier = Classifier(bootstrap, topics, "bench", batch_size, workdir)
         classifier.wait_ready()
-        probe = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench"})
-        first = None
-        while first is None:
-            if _metric(classifier.port, "sc_records_consumed_total") > 0:
-                first = time.monotonic()
-            else:
-                time.sleep(0.02)
-        while _committed_total(probe, topics["input"], 3) < messages:
-            time.sleep(0.1)
-        elapsed = time.monotonic() - first
-        probe.close()
-        stream_rate = messages / elapsed
-        report["stream"] = {"seconds": elapsed, "texts_per_s": stream_rate}
+        stream_rate = _throughput(classifier, bootstrap, topics["input"], "bench", messages)
+        report["stream"] = {"seconds": messages / stream_rate, "texts_per_s": stream_rate}
 
         progress("engine alone on the same texts and batch size")
         engine = load_engine(model_dir, sub_batching=SubBatching(max_texts=batch_size), cache_entries=0)
@@ -256,6 +301,10 @@ def run_stream_bench(
                 }
             )
         report["peak_rss_mb"] = classifier.stop()
+        if label_set_counts:
+            report["label_sets"] = _label_set_runs(
+                bootstrap, topics, label_set_counts, min(label_set_messages, messages), batch_size, workdir, progress
+            )
         bound = MAX_WAIT_MS + 3 * report["engine"]["batch_p99_ms"]
         report["p99_latency_bound_ms"] = bound
         report["p99_at_50pct_within_bound"] = report["latency"][0]["p99_ms"] <= bound
@@ -287,6 +336,12 @@ def format_stream_table(report: dict) -> str:
         f"({'met' if report['p99_at_50pct_within_bound'] else 'NOT met'} at 50%) |"
     )
     lines.append(f"| peak RSS of `stream-classifier run` | {report['peak_rss_mb']:.0f} MB |")
+    for run in report.get("label_sets", []):
+        lines.append(
+            f"| {run['sets']} label set(s), {run['labels']} labels: stream throughput | "
+            f"{run['texts_per_s']:.1f} texts/s ({run['vs_one_set']:.2f}× one set; runs "
+            f"{', '.join(f'{r:.1f}' for r in run['samples'])}) |"
+        )
     return "\n".join(lines)
 
 

