@@ -415,7 +415,7 @@ class ReviewQueueSettings(BaseModel):
         default=200,
         ge=1,
         le=10_000,
-        description="The candidates held per label set, the least sure first; the rest wait in the topic.",
+        description="The candidates held per label set: past it, the surest one held gives way.",
     )
 
 

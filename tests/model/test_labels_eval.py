@@ -116,3 +116,23 @@ def test_gold_labels_outside_the_label_set_are_a_clear_error(tmp_path, default_m
     done = labels_eval("--labels", SENTIMENT, "--data", data)
     assert done.returncode == 2
     assert "gold labels not in label set sentiment" in done.stderr and "neutral" in done.stderr
+
+
+def test_several_label_sets_each_on_its_own_data(fixture_files, default_model_dir, tmp_path):
+    out = tmp_path / "report.json"
+    data = [fixture_files / "reviews.jsonl", fixture_files / "reviews.csv"]
+    done = labels_eval(
+        "--labels", SENTIMENT, "--labels", fixture_files / "sentiment-multi.yaml", "--data", data[0], "--data", data[1]
+    )
+    assert done.returncode == 0, done.stderr
+    done = labels_eval(*("--labels", SENTIMENT, "--labels", fixture_files / "names-only.yaml", "--data", data[0]))
+    assert done.returncode == 0, done.stderr
+    done = labels_eval("--labels", SENTIMENT, "--labels", SENTIMENT, "--data", data[0], "--out", out)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert [e["data"] for e in report["label_sets"]] == [str(data[0])] * 2
+    assert report["label_sets"][0]["accuracy"] == report["label_sets"][1]["accuracy"]
+    done = labels_eval(
+        "--labels", SENTIMENT, "--labels", SENTIMENT, "--data", data[0], "--data", data[0], "--data", data[1]
+    )
+    assert done.returncode == 2 and "--data" in done.stderr

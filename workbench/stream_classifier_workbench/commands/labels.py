@@ -39,20 +39,32 @@ def _cmd_labels_eval(args: argparse.Namespace) -> int:
     from stream_classifier.model.engines import load_engine
     from stream_classifier_workbench.evaluation.labels_eval import compare, evaluate_label_set, format_report
 
+    if len(args.data) not in (1, len(args.labels)):
+        print(f"error: --data: give one file, or one per --labels ({len(args.labels)})", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.compare and len(args.labels) > 1:
+        print("error: --compare: compares with one --labels, not several", file=sys.stderr)
+        return EXIT_CONFIG
+    data = args.data * len(args.labels) if len(args.data) == 1 else args.data
     try:
-        label_sets = [load_label_set(args.labels)] + ([load_label_set(args.compare)] if args.compare else [])
-        rows = load_labeled(args.data, args.text_field, args.label_field)
+        label_sets = [load_label_set(path) for path in args.labels]
+        label_sets += [load_label_set(args.compare)] if args.compare else []
+        data += data[:1] if args.compare else []
+        rows = {path: load_labeled(path, args.text_field, args.label_field) for path in dict.fromkeys(data)}
     except (LabelSetError, LabeledDataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     engine = load_engine(model_dir(args.model, field="--model"), threads=args.threads, cache_entries=0)
     try:
-        entries = [evaluate_label_set(engine, ls, rows, args.batch_size) for ls in label_sets]
+        entries = [evaluate_label_set(engine, ls, rows[path], args.batch_size) for ls, path in zip(label_sets, data)]
     except LabeledDataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    report = {"data": str(args.data), "texts": len(rows), "model_id": engine.model_id, "label_sets": entries}
-    if len(entries) == 2:
+    for entry, path in zip(entries, data):
+        entry["data"] = str(path)
+    first = rows[data[0]]
+    report = {"data": str(data[0]), "texts": len(first), "model_id": engine.model_id, "label_sets": entries}
+    if args.compare:
         report["comparison"] = compare(entries)
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
@@ -79,9 +91,16 @@ def _sample_data_arguments(sd: argparse.ArgumentParser) -> None:
 
 
 def _eval_arguments(ev: argparse.ArgumentParser) -> None:
-    ev.add_argument("--labels", required=True, help="label set YAML")
+    ev.add_argument(
+        "--labels", required=True, action="append", help="label set YAML; repeat it to evaluate several sets"
+    )
     ev.add_argument("--compare", help="a second label set to evaluate on the same data")
-    ev.add_argument("--data", required=True, help="labeled texts: .jsonl (text, label|labels) or .csv")
+    ev.add_argument(
+        "--data",
+        required=True,
+        action="append",
+        help="labeled texts: .jsonl (text, label|labels) or .csv; one for every --labels, or one per --labels in order",
+    )
     ev.add_argument("--text-field", default="text")
     ev.add_argument("--label-field", default="label", help="gold label field/column (or its plural)")
     ev.add_argument("--model", help="model directory (default: the default model)")

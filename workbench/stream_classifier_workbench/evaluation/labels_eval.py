@@ -112,7 +112,8 @@ def format_report(report: dict) -> str:
         lines += [
             "",
             f"{entry['label_set']} ({mode}): {accuracy_name} {entry['accuracy']:.4f}, "
-            f"macro-F1 {entry['macro_f1']:.4f}, {entry['texts_per_s']:.1f} texts/s",
+            f"macro-F1 {entry['macro_f1']:.4f}, {entry['texts_per_s']:.1f} texts/s"
+            + (f", on {entry['data']}" if entry.get("data", report["data"]) != report["data"] else ""),
         ]
         width = max(len("label"), *(len(n) for n in entry["per_label"]))
         lines.append(f"  {'label':<{width}} {'precision':>9} {'recall':>7} {'F1':>7} {'support':>8}")
