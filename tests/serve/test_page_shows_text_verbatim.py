@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
-from page_harness import wait_on_page
+from page_harness import browser, wait_on_page  # noqa: F401 - browser: the fixture
 from serve_harness import ServeProcess
 from stream_harness import ClassifierProcess, produce, settings_for
 
@@ -97,7 +97,11 @@ def _assert_nothing_ran(driver) -> None:
 
 
 def test_payloads_show_verbatim_live_and_in_try_texts_and_never_run(
-    kafka_bootstrap, topics, tmp_path, default_model_dir, browser
+    kafka_bootstrap,
+    topics,
+    tmp_path,
+    default_model_dir,
+    browser,  # noqa: F811 - the fixture imported from page_harness
 ):
     from selenium.webdriver.common.by import By
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from kafka_helpers import free_ports
-from page_harness import post_records, wait_on_page
+from page_harness import browser, post_records, wait_on_page  # noqa: F401 - browser: the fixture
 from serve_harness import ServeProcess
 from stream_harness import ClassifierProcess, produce, read_topic, settings_for, wait_until
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from page_harness import post_records, wait_on_page
+from page_harness import browser, post_records, wait_on_page  # noqa: F401 - browser: the fixture
 from serve_harness import ServeProcess
 from stream_harness import ClassifierProcess, produce, settings_for
 
@@ -27,7 +27,11 @@ TOKEN = "page-token"
 
 
 def test_page_classifies_edits_a_label_set_and_shows_the_live_stream(
-    kafka_bootstrap, topics, tmp_path, default_model_dir, browser
+    kafka_bootstrap,
+    topics,
+    tmp_path,
+    default_model_dir,
+    browser,  # noqa: F811 - the fixture imported from page_harness
 ):
     from selenium.webdriver.common.by import By
 
