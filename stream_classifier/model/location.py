@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from stream_classifier.model.catalog import DEFAULT_MODEL, NAMES, cache_dir
+from stream_classifier.model.catalog import DEFAULT_MODEL, NAMES, cache_dir, is_model_name
 from stream_classifier.model.manifest import MANIFEST_FILE
 
 
@@ -30,11 +30,12 @@ class ModelNotBuilt(LookupError):
 
 def resolve_model_dir(model: str | None, name: str | None = None) -> Path:
     """`model`: a built model directory or a model name; `name`: the settings' model name."""
-    if model and model not in NAMES:
+    if model and not is_model_name(model):
         path = Path(model)
         if not (path / MANIFEST_FILE).exists():
             raise NotAModel(
-                f"{path} is not a built model directory (no {MANIFEST_FILE}) nor a model name ({', '.join(NAMES)})"
+                f"{path} is not a built model directory (no {MANIFEST_FILE}) nor a model name "
+                f"({', '.join(NAMES)}, or a distilled student's)"
             )
         return path
     name = model or name

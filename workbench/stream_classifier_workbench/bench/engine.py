@@ -309,9 +309,19 @@ def run_engine_bench(
     passes: int = 3,
     groups: tuple[str, ...] = ("embedding", "nli"),
     progress=lambda m: None,
+    student: str | None = None,
+    variants: tuple[str, ...] | None = None,
 ) -> dict:
-    from stream_classifier.model.catalog import STUDENT, TEACHER
+    """student: a catalog student or one made by `model distill --name`; variants: a subset of the
+    embedding group's (default: all)."""
+    from stream_classifier.model.catalog import NAMES, STUDENT, TEACHER
+    from stream_classifier.model.location import resolve_model_dir
     from stream_classifier_workbench.building.build import build_from_hf, build_named
+
+    student = student or STUDENT
+    chosen = {
+        v: what.replace(STUDENT, student) for v, what in EMBEDDING_VARIANTS.items() if variants is None or v in variants
+    }
 
     out_dir.mkdir(parents=True, exist_ok=True)
     from stream_classifier.model.cpu_features import cpu_features
@@ -326,7 +336,7 @@ def run_engine_bench(
     if "embedding" in groups:
         progress("embedding: the teacher, onnxruntime's quantize_dynamic INT8 of it for reference, the student")
         teacher_dir = _with_batch_dependent_int8(build_named(TEACHER, quiet=True), work)
-        student_dir = build_named(STUDENT, quiet=True)
+        student_dir = build_named(student, quiet=True) if student in NAMES else resolve_model_dir(student)
         progress("embedding group")
         specs = {
             v: {
@@ -336,10 +346,10 @@ def run_engine_bench(
                 "batch_size": batch_size,
                 "model_dir": str(student_dir if v in STUDENT_VARIANTS else teacher_dir),
             }
-            for v in EMBEDDING_VARIANTS
+            for v in chosen
         }
-        rows = _measure_group(specs, EMBEDDING_VARIANTS, passes, progress)
-        report["groups"]["embedding"] = {"texts": texts, "model": f"{TEACHER} and its student {STUDENT}", "rows": rows}
+        rows = _measure_group(specs, chosen, passes, progress)
+        report["groups"]["embedding"] = {"texts": texts, "model": f"{TEACHER} and its student {student}", "rows": rows}
     if "nli" in groups:
         progress("nli: building a StructBERT-base shaped checkpoint (random weights) and its ONNX models")
         checkpoint = structbert_shaped_checkpoint(work / "structbert-base-random")

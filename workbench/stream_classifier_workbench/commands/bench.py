@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from stream_classifier.command_tree import CommandTree
+from stream_classifier.exit_codes import EXIT_CONFIG
 
 
 def register(tree: CommandTree) -> None:
@@ -34,12 +35,22 @@ def _engine_arguments(be: argparse.ArgumentParser) -> None:
     be.add_argument(
         "--groups", default="embedding,nli", help="any of embedding, nli, label-sets (1, 3, 10 sets on one stream)"
     )
+    be.add_argument(
+        "--student",
+        help="the student of the embedding group: e5-small-zh-en-L3 (default) or one made by `model distill --name`",
+    )
+    be.add_argument("--variants", help="comma-separated subset of the embedding group's rows (default: all)")
     be.set_defaults(func=_engine)
 
 
 def _engine(args: argparse.Namespace) -> int:
-    from stream_classifier_workbench.bench.engine import format_table, run_engine_bench
+    from stream_classifier_workbench.bench.engine import EMBEDDING_VARIANTS, format_table, run_engine_bench
 
+    unknown = set((args.variants or "").split(",")) - set(EMBEDDING_VARIANTS) - {""}
+    if unknown:
+        known = ", ".join(EMBEDDING_VARIANTS)
+        print(f"error: --variants: unknown {', '.join(sorted(unknown))}; choose from {known}", file=sys.stderr)
+        return EXIT_CONFIG
     groups = tuple(g for g in args.groups.split(",") if g)
     report = run_engine_bench(
         Path(args.out),
@@ -49,6 +60,8 @@ def _engine(args: argparse.Namespace) -> int:
         passes=args.passes,
         groups=groups,
         progress=_progress,
+        student=args.student,
+        variants=tuple(v for v in args.variants.split(",") if v) if args.variants else None,
     )
     print(format_table(report))
     print(f"\nwrote {args.out}/bench-engine.json and {args.out}/bench-engine.png")

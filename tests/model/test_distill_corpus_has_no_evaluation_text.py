@@ -1,0 +1,41 @@
+"""No evaluation text is ever distilled on: the generic corpus and an operator's corpus both leave out
+every text of every set the project evaluates on, count what they left out, and name each source
+with the sha-256 of the texts taken from it."""
+
+from stream_classifier.labels import DEFAULT_LABEL_FILE
+from stream_classifier_workbench.datasets.evaluation_texts import evaluation_texts, normalized
+from stream_classifier_workbench.training.corpus import generic_corpus, stream_corpus, texts_sha256
+from stream_classifier_workbench.training.distill import Recipe
+from stream_classifier_workbench.training.operator_texts import OperatorTexts
+
+RECIPE = Recipe()
+
+
+def _every_evaluation_text() -> set[str]:
+    return set().union(*evaluation_texts().values())
+
+
+def test_the_generic_corpus_holds_no_evaluation_text():
+    held = _every_evaluation_text()
+    corpus = generic_corpus(RECIPE.seed, RECIPE.max_texts, RECIPE.lexicon_words)
+    assert len(corpus.texts) > 90_000
+    assert not {normalized(t) for t in corpus.texts} & held
+    # single lexicon words that are also texts of an evaluation set ("end", "每日") were dropped
+    assert corpus.evaluation_texts_dropped >= 2
+    assert all(len(source["sha256"]) == 64 for source in corpus.sources)
+
+
+def test_an_operators_corpus_drops_the_evaluation_texts_it_holds():
+    sets = evaluation_texts()
+    leaked = sorted(sets["model-eval-reviews"])[:40] + sorted(sets["vader-tweet-sentiment"])[:10]
+    own = [f"第{i}条：快递很快，东西不错" for i in range(300)] + leaked
+    operator = OperatorTexts(own, "file own.txt", len(own), {})
+    labels = [DEFAULT_LABEL_FILE.with_name("sentiment.yaml")]
+    corpus = stream_corpus(operator, labels, seed=5, general_share=0.5, lexicon_words=2000)
+    held = set().union(*sets.values())
+    assert not {normalized(t) for t in corpus.texts} & held
+    assert corpus.evaluation_texts_dropped == len(leaked)
+    operator_source, general, label_source = corpus.sources
+    assert operator_source["texts"] == 300 and operator_source["sha256"] == texts_sha256(own[:300])
+    assert general["texts"] == 150
+    assert "positive" in corpus.texts and label_source["texts"] >= 2
