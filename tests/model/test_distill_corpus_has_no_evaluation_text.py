@@ -39,3 +39,16 @@ def test_an_operators_corpus_drops_the_evaluation_texts_it_holds():
     assert operator_source["texts"] == 300 and operator_source["sha256"] == texts_sha256(own[:300])
     assert general["texts"] == 150
     assert "positive" in corpus.texts and label_source["texts"] >= 2
+
+
+def test_the_domain_texts_students_are_measured_with_hold_no_evaluation_text():
+    from stream_classifier_workbench.datasets.domain_texts import domain_texts
+
+    held = _every_evaluation_text()
+    sizes = {}
+    for domain in ("reviews", "headlines", "english"):
+        texts = domain_texts(domain)
+        sizes[domain] = len(texts)
+        assert len(set(texts)) == len(texts) and not {normalized(t) for t in texts} & held, domain
+        assert domain_texts(domain, limit=500) == texts[:500]  # the first N are a seeded sample
+    assert sizes == {"reviews": 13_946, "headlines": 98_848, "english": 21_371}
