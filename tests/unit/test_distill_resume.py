@@ -9,7 +9,16 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 
 from stream_classifier_workbench.building.compact_weights import load_weights, save_weights
-from stream_classifier_workbench.training.distill import Recipe, Work, picked_layers, student_init, targets, train
+from stream_classifier_workbench.training.distill import (
+    Batches,
+    Recipe,
+    Work,
+    export_checkpoint,
+    picked_layers,
+    student_init,
+    targets,
+    train,
+)
 
 WORDS = [f"w{i}" for i in range(40)]
 
@@ -93,3 +102,31 @@ def test_teacher_targets_are_normalised_and_cached(tmp_path):
     np.testing.assert_allclose(np.linalg.norm(first, axis=1), 1.0, rtol=1e-5)
     assert work.targets.exists()
     np.testing.assert_array_equal(targets(work, Recipe(max_tokens=16), "cpu"), first)
+
+
+def test_per_epoch_counts_the_batches_order_makes(tmp_path):
+    import random
+
+    work = _tiny_work(tmp_path / "w")
+    batches = Batches(work.tokenizer, json.loads(work.texts.read_text())["texts"] * 140, 16)
+    for rows, size in [(96, 8), (80, 3), (1, 128), (6401, 128), (12800, 128), (13000, 128)]:
+        made = batches.order(list(range(rows)), size, random.Random(1))
+        assert Batches.per_epoch(rows, size) == len(made), (rows, size)
+
+
+def test_a_checkpoint_exports_the_student_trained_so_far(tmp_path):
+    import torch
+
+    recipe = Recipe(held_out=16, epochs=2, batch=8, checkpoint_every=100, max_tokens=16)
+    work = _tiny_work(tmp_path / "w")
+    assert train(work, 2, recipe, "cpu", stop_at=5) is None
+    exported = load_weights(export_checkpoint(work, 2))
+    saved = torch.load(work.checkpoint(2), weights_only=False)["model"]
+    assert exported.keys() == {k for k in saved if not k.endswith("position_ids")}
+    for key, value in exported.items():
+        np.testing.assert_allclose(value, saved[key].numpy(), atol=2e-3, err_msg=key)  # stored as fp16
+    assert json.loads((work.root / "trained-L2.json").read_text())["steps"] == 5
+
+    # a run stopped where its checkpoint already is trains nothing more
+    assert train(work, 2, recipe, "cpu", stop_at=5) is None
+    assert torch.load(work.checkpoint(2), weights_only=False)["step"] == 5

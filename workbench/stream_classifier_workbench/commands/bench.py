@@ -19,6 +19,11 @@ def register(tree: CommandTree) -> None:
         "where the INT8 engine's time goes: phases of a batch, onnxruntime operators",
         _profile_arguments,
     )
+    tree.add(
+        "bench distill",
+        "students of one domain's texts: depth x corpus size x training steps against the teacher",
+        _distill_arguments,
+    )
     tree.add("bench serve", "the HTTP API vs a per-request handler at 1, 8, 64 concurrent clients", _serve_arguments)
 
 
@@ -131,4 +136,59 @@ def _serve(args: argparse.Namespace) -> int:
     )
     print(format_serve_table(report))
     print(f"\nwrote {args.out}/bench-serve.json and {args.out}/bench-serve.png")
+    return 0
+
+
+def _distill_arguments(bd: argparse.ArgumentParser) -> None:
+    bd.add_argument("--domain", choices=("reviews", "headlines", "english"), default="headlines")
+    bd.add_argument("--sizes", default="3000,10000,30000", help="domain texts per corpus, comma-separated")
+    bd.add_argument("--layers", default="3,4,6", help="student depths, comma-separated")
+    bd.add_argument("--epochs", type=int, default=4)
+    bd.add_argument("--measure-epochs", default="1,2,4", help="epochs after which a student is measured")
+    bd.add_argument("--out", default="results")
+    bd.add_argument("--work", help="work directories (default: the model cache's distill-work)")
+    bd.add_argument("--device", default="auto", help="auto (a CUDA GPU when present), cpu or cuda")
+    bd.add_argument("--seed", type=int, default=13)
+    bd.add_argument("--sets", help="model quality's sets to score, comma-separated (default: all five)")
+    bd.set_defaults(func=_distill)
+
+
+def _numbers(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
+def _distill(args: argparse.Namespace) -> int:
+    from stream_classifier.model.manifest import model_cache_root
+    from stream_classifier_workbench.bench.distill_sweep import PLOT, REPORT, format_table, run_distill_sweep
+    from stream_classifier_workbench.datasets.labeled_sets import LOADERS
+
+    sizes, layers, measured = _numbers(args.sizes), _numbers(args.layers), _numbers(args.measure_epochs)
+    unknown_sets = sorted(set((args.sets or "").split(",")) - set(LOADERS) - {""})
+    problems = [
+        f"--sets: unknown {', '.join(unknown_sets)}; choose from {', '.join(LOADERS)}" if unknown_sets else "",
+        "--sizes: at least 1,000 texts each" if any(s < 1000 for s in sizes) else "",
+        "--layers: between 1 and 12" if any(k < 1 or k > 12 for k in layers) else "",
+        f"--measure-epochs: between 1 and --epochs ({args.epochs})"
+        if any(e < 1 or e > args.epochs for e in measured)
+        else "",
+    ]
+    if any(problems):
+        print(f"error: {'; '.join(p for p in problems if p)}", file=sys.stderr)
+        return EXIT_CONFIG
+    out = Path(args.out)
+    report = run_distill_sweep(
+        out,
+        Path(args.work) if args.work else model_cache_root() / "distill-work",
+        args.domain,
+        sizes,
+        layers,
+        args.epochs,
+        measured,
+        seed=args.seed,
+        device=args.device,
+        set_names=[name for name in args.sets.split(",") if name] if args.sets else None,
+        progress=_progress,
+    )
+    print(format_table(report))
+    print(f"\nwrote {out / REPORT} and {out / PLOT}")
     return 0

@@ -68,6 +68,14 @@ def _zero_shot(vectors: dict, background_mean: np.ndarray) -> dict[str, np.ndarr
     }
 
 
+def descriptions_f1(engine: EmbeddingEngine, data: LabeledSet) -> float:
+    """The shipped zero-shot row ("descriptions") alone, without embedding what the other rows need."""
+    label_prefix = engine.model.manifest.label_prefix
+    texts = unit_rows(engine.embed(data.texts))
+    every = [unit_rows(engine.embed(label.descriptions, label_prefix)).mean(axis=0) for label in data.label_set.labels]
+    return _f1(data, texts @ unit_rows(np.stack(every)).T)
+
+
 def _few_shot(vectors: dict, names: list[str], shots: int, seed: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     chosen = [vectors["pool"][n][rng.permutation(len(vectors["pool"][n]))[:shots]] for n in names]

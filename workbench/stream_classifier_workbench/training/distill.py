@@ -278,6 +278,12 @@ class Batches:
         rng.shuffle(batches)
         return batches
 
+    @staticmethod
+    def per_epoch(rows: int, batch: int) -> int:
+        """How many batches `order` makes of that many rows."""
+        chunk = batch * 50
+        return (rows // chunk) * 50 + -(-(rows % chunk) // batch)
+
     def tensors(self, rows: list[int], device):
         import torch
 
@@ -374,6 +380,8 @@ def train(
             torch.set_rng_state(saved["rng"])
             step, spent_before = saved["step"], saved.get("seconds", 0.0)
             say(f"resuming L{layers} at step {step}/{total}")
+            if stop_at is not None and step >= stop_at:
+                return None
         else:
             say(f"{checkpoint.name} is from another recipe: starting over")
 
@@ -457,6 +465,32 @@ def train(
         )
     )
     say(f"L{layers} done in {seconds:.0f}s: held-out cosine to the teacher {held_cos:.4f}")
+    return work.trained(layers)
+
+
+def export_checkpoint(work: Work, layers: int) -> Path:
+    """The student as far as its checkpoint has trained it, written where `package` reads a trained
+    student (what `bench distill` measures between steps)."""
+    import torch
+
+    saved = torch.load(work.checkpoint(layers), map_location="cpu", weights_only=False)
+    trained = {k: v.float().numpy() for k, v in saved["model"].items() if not k.endswith("position_ids")}
+    save_weights(work.trained(layers), trained, half=True)
+    (work.root / f"trained-L{layers}.json").write_text(
+        json.dumps(
+            {
+                "layers": layers,
+                "teacher_layers": picked_layers(layers),
+                "steps": saved["step"],
+                "held_out_cosine": None,
+                "seconds": round(saved["seconds"], 1),
+                "device": "checkpoint",
+                "torch": torch.__version__,
+                "recipe": saved["recipe"],
+            },
+            indent=2,
+        )
+    )
     return work.trained(layers)
 
 
