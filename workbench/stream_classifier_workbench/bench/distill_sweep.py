@@ -61,13 +61,15 @@ def _measure_speed(report: dict, work_root: Path, domain: str, layers: list[int]
     from stream_classifier_workbench.training import distill
 
     missing = [k for k in layers if str(k) not in report["speed"].get("texts_per_s", {})]
+    seed = report["settings"]["seed"]
     if not missing:
         return
     engines = {"teacher": load_engine(model_dir(TEACHER, field="--teacher"), cache_entries=0)}
     folders = []
     for k in missing:
         trained = sorted(
-            work_root.glob(f"sweep-{domain}-*/trained-L{k}.npz"), key=lambda p: int(p.parent.name.split("-")[-1])
+            work_root.glob(f"sweep-{domain}-seed{seed}-*/trained-L{k}.npz"),
+            key=lambda p: int(p.parent.name.split("-")[-1]),
         )
         work = distill.Work(trained[-1].parent)
         name = f"sweep-{domain}-speed-l{k}"
@@ -156,7 +158,7 @@ def run_distill_sweep(
 
     done = {(p["texts"], p["layers"], p["epochs"]) for p in report["points"]}
     for size in sizes:
-        work = distill.Work(work_root / f"sweep-{domain}-{size}")
+        work = distill.Work(work_root / f"sweep-{domain}-seed{seed}-{size}")
         recipe = distill.Recipe(seed=seed, epochs=epochs)
         if all((size, k, e) in done for k in layers for e in measure_epochs):
             continue

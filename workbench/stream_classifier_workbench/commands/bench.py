@@ -158,8 +158,7 @@ def _numbers(text: str) -> list[int]:
 
 
 def _distill(args: argparse.Namespace) -> int:
-    from stream_classifier.model.manifest import model_cache_root
-    from stream_classifier_workbench.bench.distill_sweep import PLOT, REPORT, format_table, run_distill_sweep
+    from stream_classifier_workbench.bench.distill_sweep import PLOT, REPORT, format_table
     from stream_classifier_workbench.datasets.labeled_sets import LOADERS
 
     sizes, layers, measured = _numbers(args.sizes), _numbers(args.layers), _numbers(args.measure_epochs)
@@ -176,7 +175,21 @@ def _distill(args: argparse.Namespace) -> int:
         print(f"error: {'; '.join(p for p in problems if p)}", file=sys.stderr)
         return EXIT_CONFIG
     out = Path(args.out)
-    report = run_distill_sweep(
+    try:
+        report = _sweep(args, out, sizes, layers, measured)
+    except ValueError as exc:  # a --sizes larger than the domain, a JSON of another sweep in --out
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(format_table(report))
+    print(f"\nwrote {out / REPORT} and {out / PLOT}")
+    return 0
+
+
+def _sweep(args: argparse.Namespace, out: Path, sizes: list[int], layers: list[int], measured: list[int]) -> dict:
+    from stream_classifier.model.manifest import model_cache_root
+    from stream_classifier_workbench.bench.distill_sweep import run_distill_sweep
+
+    return run_distill_sweep(
         out,
         Path(args.work) if args.work else model_cache_root() / "distill-work",
         args.domain,
@@ -189,6 +202,3 @@ def _distill(args: argparse.Namespace) -> int:
         set_names=[name for name in args.sets.split(",") if name] if args.sets else None,
         progress=_progress,
     )
-    print(format_table(report))
-    print(f"\nwrote {out / REPORT} and {out / PLOT}")
-    return 0
