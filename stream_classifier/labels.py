@@ -6,7 +6,7 @@ import hashlib
 import json
 import string
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -111,6 +111,10 @@ class LabelSet(BaseModel):
     temperature: float = Field(default=DEFAULT_TEMPERATURE, gt=0.0)
     default_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     abstain: Abstain | None = None
+    # how examples shape the labels (embedding engine): "centroid" mixes each label's description
+    # vector with its examples' mean (model/few_shot.py); "linear" fits a softmax regression on the
+    # examples and descriptions, for labels that one vector each cannot separate
+    few_shot: Literal["centroid", "linear"] = "centroid"
     labels: list[Label]
 
     @field_validator("template")
@@ -144,6 +148,11 @@ class LabelSet(BaseModel):
                 raise ValueError("abstain applies to single-label sets (multi-label sets have thresholds)")
             if self.abstain.label in names:
                 raise ValueError(f"abstain.label {self.abstain.label!r} is also a label's name")
+        if self.few_shot == "linear":
+            if self.multi_label:
+                raise ValueError("few_shot: linear applies to single-label sets (multi-label ones use thresholds)")
+            if not any(label.examples for label in self.labels):
+                raise ValueError("few_shot: linear is fitted on examples, and no label has any")
         return self
 
     @property
@@ -153,7 +162,10 @@ class LabelSet(BaseModel):
     @property
     def version(self) -> str:
         """Content-addressed: the same labels give the same version, any edit a new one."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+        data = self.model_dump(mode="json")
+        if data["few_shot"] == "centroid":
+            del data["few_shot"]  # sets written before few_shot existed keep their versions
+        canonical = json.dumps(data, sort_keys=True, ensure_ascii=False)
         return f"{self.name}@{hashlib.sha256(canonical.encode()).hexdigest()[:12]}"
 
     def thresholds(self) -> list[float]:

@@ -2,7 +2,8 @@
 
 embedding: cosine(text embedding, label embedding); a label's embedding is the mean of its
            descriptions' embeddings (or its name's), mixed with its examples' prototype by a
-           weight chosen by leave-one-out on the examples. 1 forward pass a text.
+           weight chosen by leave-one-out on the examples (or, few_shot: linear, a softmax
+           regression fitted on examples and descriptions). 1 forward pass a text.
 nli:       entailment logit of (text, hypothesis(label)); one pair per label, assembled from
            cached hypothesis ids and the batch's text ids.
 
@@ -124,6 +125,18 @@ class RepeatCache:
 
     def __len__(self) -> int:
         return len(self._data)
+
+
+@dataclass(frozen=True)
+class LabelMatrix:
+    """The embedding engine's prepared labels: a text's raw scores are unit(text) @ weights.T + bias,
+    cosines with the label vectors when the bias is zero (few_shot: centroid)."""
+
+    weights: np.ndarray
+    bias: np.ndarray
+
+    def scores(self, unit_vectors: np.ndarray) -> np.ndarray:
+        return unit_vectors @ self.weights.T + self.bias
 
 
 @dataclass
@@ -252,27 +265,38 @@ class EmbeddingEngine(ZeroShotEngine):
         batch = assemble_singles(rows, self.layout, self.model.max_length, self.model.pad_id)
         return self._run_sorted(batch.input_ids, batch.attention_mask, batch.token_type_ids, batch.lengths)
 
-    def _encode_labels(self, label_set: LabelSet) -> np.ndarray:
+    def _encode_labels(self, label_set: LabelSet) -> LabelMatrix:
         """A label's vector: the mean of its descriptions, mixed with its examples' prototype
-        by the weight the examples choose (model/few_shot.py)."""
+        by the weight the examples choose; or a linear head fitted on both (model/few_shot.py)."""
         descriptions = [(j, d) for j, label in enumerate(label_set.labels) for d in label.descriptions]
         examples = [(j, ex) for j, label in enumerate(label_set.labels) for ex in label.examples]
         described = self.embed([d for _, d in descriptions], self.model.manifest.label_prefix)
-        matrix = few_shot.description_vectors(described, np.array([j for j, _ in descriptions]), len(label_set.labels))
+        described_owners = np.array([j for j, _ in descriptions])
+        no_bias = np.zeros(len(label_set.labels), dtype=np.float32)
         if not examples:
-            return matrix.astype(np.float32)
+            matrix = few_shot.description_vectors(described, described_owners, len(label_set.labels))
+            return LabelMatrix(matrix.astype(np.float32), no_bias)
         # examples are texts like the stream's, so they are embedded as texts are
-        vectors, _ = few_shot.label_vectors(
-            matrix, self.embed([ex for _, ex in examples]), np.array([j for j, _ in examples])
-        )
-        return vectors
+        example_vectors = self.embed([ex for _, ex in examples])
+        example_owners = np.array([j for j, _ in examples])
+        if label_set.few_shot == "linear":
+            weights, bias = few_shot.linear_head(
+                np.vstack([described, example_vectors]),
+                np.concatenate([described_owners, example_owners]),
+                len(label_set.labels),
+            )
+            # _finalize divides by the temperature; the head's logits are fitted, so they pass through as they are
+            return LabelMatrix(weights * label_set.temperature, bias * label_set.temperature)
+        matrix = few_shot.description_vectors(described, described_owners, len(label_set.labels))
+        vectors, _ = few_shot.label_vectors(matrix, example_vectors, example_owners)
+        return LabelMatrix(vectors, no_bias)
 
     def _raw_scores(self, texts: list[str], prepared: PreparedLabels) -> np.ndarray:
         return self._raw_scores_many(texts, [prepared])[0]
 
     def _raw_scores_many(self, texts: list[str], prepared: list[PreparedLabels]) -> list[np.ndarray]:
         vectors = unit_rows(self.embed(texts))  # one forward pass, whatever the number of sets
-        return [vectors @ p.payload.T for p in prepared]  # cosine similarities
+        return [p.payload.scores(vectors) for p in prepared]
 
     def _finalize(self, raw: np.ndarray, label_set: LabelSet) -> np.ndarray:
         if label_set.multi_label:

@@ -53,7 +53,7 @@ def run_profile(
                 assembled.input_ids, assembled.attention_mask, assembled.token_type_ids, assembled.lengths
             )
             t3 = time.perf_counter()
-            engine._finalize(unit_rows(embedded) @ prepared.payload.T, label_set)
+            engine._finalize(prepared.payload.scores(unit_rows(embedded)), label_set)
             t4 = time.perf_counter()
             spent.update({"tokenize": t1 - t0, "assemble (padding)": t2 - t1, "inference": t3 - t2, "scoring": t4 - t3})
         return dict(spent)
