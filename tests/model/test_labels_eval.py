@@ -45,6 +45,11 @@ def fixture_files(tmp_path_factory):
     # the same set, multi-label, with a threshold too high for cosine scores
     multi = yaml.safe_load(SENTIMENT.read_text(encoding="utf-8")) | {"multi_label": True, "default_threshold": 0.85}
     (out / "sentiment-multi.yaml").write_text(yaml.safe_dump(multi, allow_unicode=True), encoding="utf-8")
+    # the same set with a linear head fitted on a few hand-written examples
+    linear = yaml.safe_load(SENTIMENT.read_text(encoding="utf-8")) | {"few_shot": "linear"}
+    linear["labels"][0]["examples"] = ["很满意，下次还买", "质量不错，推荐"]
+    linear["labels"][1]["examples"] = ["太失望了，不会再买", "质量很差，要退货"]
+    (out / "sentiment-linear.yaml").write_text(yaml.safe_dump(linear, allow_unicode=True), encoding="utf-8")
     return out
 
 
@@ -108,6 +113,26 @@ def test_multi_label_suggests_thresholds_that_do_at_least_as_well(fixture_files,
         assert s["f1_suggested"] >= s["f1_current"]
         counts = entry["confusion"]["per_label"][name]
         assert sum(counts.values()) == SIZE and counts["tp"] + counts["fn"] == SIZE // 2
+
+
+def test_a_linear_head_is_scored_as_the_engine_labels_and_gets_no_temperature(fixture_files, default_model_dir):
+    from stream_classifier.labels import load_label_set
+    from stream_classifier.model.engines import load_engine
+
+    label_file = fixture_files / "sentiment-linear.yaml"
+    done = labels_eval("--labels", label_file, "--data", fixture_files / "reviews.jsonl", "--json")
+    assert done.returncode == 0, done.stderr
+    entry = json.loads(done.stdout)["label_sets"][0]
+    temperature = entry["suggested_temperature"]
+    assert temperature["suggested"] is None and "few_shot: linear" in temperature["why"]
+    # the report's confusion is what the engine itself answers for these texts
+    rows = [json.loads(line) for line in (fixture_files / "reviews.jsonl").read_text(encoding="utf-8").splitlines()]
+    result = load_engine(default_model_dir).classify([r["text"] for r in rows], load_label_set(label_file))
+    names = entry["confusion"]["labels"]
+    matrix = np.zeros((len(names), len(names)), dtype=int)
+    for row, top in zip(rows, np.asarray(result.scores).argmax(axis=1)):
+        matrix[names.index(row["label"]), top] += 1
+    assert matrix.tolist() == entry["confusion"]["matrix"]
 
 
 def test_gold_labels_outside_the_label_set_are_a_clear_error(tmp_path, default_model_dir):

@@ -115,6 +115,12 @@ def _simulate_arguments(sq: argparse.ArgumentParser) -> None:
     sq.add_argument("--model", help="a model name or a built model directory (default: the default model)")
     sq.add_argument("--seeds", type=int, default=5, help="candidate draws averaged")
     sq.add_argument("--out", default="results", help="folder for review-queue.json and review-queue.png")
+    sq.add_argument(
+        "--few-shot",
+        choices=("centroid", "linear"),
+        default="",
+        help="how answers are mixed in, for every set (default: as each label set says)",
+    )
     sq.set_defaults(func=lambda args: exit_on_startup_error(lambda: _simulate(args)))
 
 
@@ -133,6 +139,7 @@ def _simulate(args: argparse.Namespace) -> int:
         default_sets(),
         seeds=tuple(range(1, args.seeds + 1)),
         progress=lambda m: print(m, file=sys.stderr, flush=True),
+        few_shot_mode=args.few_shot,
     )
     print(format_table(report))
     json_path, plot_path = write(report, Path(args.out))

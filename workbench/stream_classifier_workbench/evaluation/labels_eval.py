@@ -46,7 +46,8 @@ def evaluate_label_set(
     gold = _gold_indices(rows, label_set)
     progress = ProgressBar(len(texts), f"texts ({label_set.name})", stream)
     started = time.perf_counter()
-    temperature_applies = engine.engine == "embedding" and not label_set.multi_label
+    linear_head = engine.engine == "embedding" and label_set.few_shot == "linear"
+    temperature_applies = engine.engine == "embedding" and not label_set.multi_label and not linear_head
     if temperature_applies:
         # the cosines before the softmax (the multi-label embedding scores), to fit a temperature on
         logits = _scores(engine, label_set.model_copy(update={"multi_label": True}), texts, batch_size, progress)
@@ -89,7 +90,9 @@ def evaluate_label_set(
             entry["suggested_temperature"] = {
                 "current": label_set.temperature,
                 "suggested": None,
-                "why": f"the {engine.engine} engine does not use the temperature",
+                "why": "a linear head's logits are fitted (few_shot: linear), the temperature does not apply"
+                if linear_head
+                else f"the {engine.engine} engine does not use the temperature",
             }
     return entry
 

@@ -1,12 +1,13 @@
 """`labels simulate-queue`: what an operator's corrections buy, and in which order to ask for them.
 
 A simulated operator answers from gold labels: each answer makes the text one of its gold label's
-`examples` (the engine's leave-one-out mixing decides their weight, `model.few_shot`), and the
-label set is scored again on the set's test texts. Two orders are compared: the review queue (the
-candidates the current label set is least sure of: the smallest margin between its top two
-probabilities) and random order. Candidates are the set's design texts (disjoint from its test
-texts); each seed draws its own candidates. Every text is embedded once; the rest is the engine's
-own arithmetic on those vectors, so a row here is what the engine would label.
+`examples` (mixed in as the set's `few_shot` says: the engine's leave-one-out centroid mixing, or
+its linear head refitted; `model.few_shot`), and the label set is scored again on the set's test
+texts. Two orders are compared: the review queue (the candidates the current label set is least
+sure of: the smallest margin between its top two probabilities) and random order. Candidates are
+the set's design texts (disjoint from its test texts); each seed draws its own candidates. Every
+text is embedded once; the rest is the engine's own arithmetic on those vectors, so a row here is
+what the engine would label.
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from stream_classifier.labels import LabelSet
 from stream_classifier.model import few_shot
-from stream_classifier.model.engines import EmbeddingEngine
+from stream_classifier.model.engines import EmbeddingEngine, LabelMatrix
 from stream_classifier.model.vectors import softmax, unit_rows
 from stream_classifier_workbench.evaluation.model_eval import macro_f1
 
@@ -39,33 +40,52 @@ class SimulationSet:
     gold: list[str]
     candidates: list[str]  # what the operator may be asked about
     candidate_gold: list[str]
+    few_shot: str = ""  # how answers are mixed in: centroid or linear ("": as the label set says)
+
+    @property
+    def mode(self) -> str:
+        return self.few_shot or self.label_set.few_shot
 
 
 @dataclass
 class _Vectors:
-    descriptions: np.ndarray
+    descriptions: np.ndarray  # one vector per label
+    phrasings: np.ndarray  # every description, and the label it describes
+    phrasing_owners: np.ndarray
     texts: np.ndarray
     candidates: np.ndarray
 
 
 def _embed(engine: EmbeddingEngine, data: SimulationSet) -> _Vectors:
-    prefix = engine.model.manifest.label_prefix
-    every = unit_rows(
-        np.stack([unit_rows(engine.embed(label.descriptions, prefix)).mean(axis=0) for label in data.label_set.labels])
-    )
-    return _Vectors(every, unit_rows(engine.embed(data.texts)), unit_rows(engine.embed(data.candidates)))
+    phrasings = [(j, d) for j, label in enumerate(data.label_set.labels) for d in label.descriptions]
+    embedded = unit_rows(engine.embed([d for _, d in phrasings], engine.model.manifest.label_prefix))
+    owners = np.array([j for j, _ in phrasings])
+    every = few_shot.description_vectors(embedded, owners, len(data.label_set.labels))
+    texts, candidates = unit_rows(engine.embed(data.texts)), unit_rows(engine.embed(data.candidates))
+    return _Vectors(every, embedded, owners, texts, candidates)
 
 
-def _label_vectors(vectors: _Vectors, examples: list[int], owners: list[int]) -> np.ndarray:
+def _label_matrix(
+    vectors: _Vectors, examples: list[int], owners: list[int], mode: str, temperature: float
+) -> LabelMatrix:
+    """What the engine prepares for the label set with these examples (EmbeddingEngine._encode_labels)."""
+    no_bias = np.zeros(len(vectors.descriptions), dtype=np.float32)
     if not examples:
-        return vectors.descriptions
+        return LabelMatrix(vectors.descriptions, no_bias)
     chosen = vectors.candidates[np.array(examples)]
-    return few_shot.label_vectors(vectors.descriptions, chosen, np.array(owners))[0]
+    if mode == "linear":
+        weights, bias = few_shot.linear_head(
+            np.vstack([vectors.phrasings, chosen]),
+            np.concatenate([vectors.phrasing_owners, owners]),
+            len(no_bias),
+        )
+        return LabelMatrix(weights * temperature, bias * temperature)
+    return LabelMatrix(few_shot.label_vectors(vectors.descriptions, chosen, np.array(owners))[0], no_bias)
 
 
-def _f1(data: SimulationSet, vectors: _Vectors, labels: np.ndarray) -> float:
+def _f1(data: SimulationSet, vectors: _Vectors, labels: LabelMatrix) -> float:
     names = data.label_set.names
-    return macro_f1(data.gold, [names[j] for j in (vectors.texts @ labels.T).argmax(axis=1)], names)
+    return macro_f1(data.gold, [names[j] for j in labels.scores(vectors.texts).argmax(axis=1)], names)
 
 
 def _curve(data: SimulationSet, vectors: _Vectors, order: str, seed: int) -> list[float]:
@@ -75,11 +95,12 @@ def _curve(data: SimulationSet, vectors: _Vectors, order: str, seed: int) -> lis
     examples: list[int] = []
     owners: list[int] = []
     curve = []
-    labels = vectors.descriptions
+    temperature = data.label_set.temperature
+    labels = _label_matrix(vectors, [], [], data.mode, temperature)
     for checkpoint in CHECKPOINTS:
         while len(examples) < checkpoint and pool:
             if order == "queue":
-                probabilities = softmax(vectors.candidates[pool] @ labels.T / data.label_set.temperature, axis=1)
+                probabilities = softmax(labels.scores(vectors.candidates[pool]) / temperature, axis=1)
                 top_two = np.sort(probabilities, axis=1)[:, -2:]
                 pick = pool[int(np.argmin(top_two[:, 1] - top_two[:, 0]))]
             else:
@@ -87,7 +108,7 @@ def _curve(data: SimulationSet, vectors: _Vectors, order: str, seed: int) -> lis
             pool.remove(pick)
             examples.append(pick)
             owners.append(names.index(data.candidate_gold[pick]))  # the operator's answer: the gold label
-            labels = _label_vectors(vectors, examples, owners)
+            labels = _label_matrix(vectors, examples, owners, data.mode, temperature)
         curve.append(_f1(data, vectors, labels))
     return curve
 
@@ -102,7 +123,7 @@ def _reference(data: SimulationSet, vectors: _Vectors, seed: int) -> float:
         for i in rng.permutation(len(mine))[:REFERENCE_SHOTS]:
             examples.append(mine[int(i)])
             owners.append(j)
-    return _f1(data, vectors, _label_vectors(vectors, examples, owners))
+    return _f1(data, vectors, _label_matrix(vectors, examples, owners, data.mode, data.label_set.temperature))
 
 
 def simulate(
@@ -110,10 +131,13 @@ def simulate(
     sets: list[SimulationSet],
     seeds: tuple[int, ...] = SEEDS,
     progress: Callable[[str], None] = lambda message: None,
+    few_shot_mode: str = "",
 ) -> dict:
+    """`few_shot_mode` (centroid or linear) overrides every set's own."""
     started = time.perf_counter()
     rows = []
     for data in sets:
+        data = replace(data, few_shot=few_shot_mode or data.few_shot)
         progress(f"{data.name}: embedding {len(data.texts)} test texts and {len(data.candidates)} candidates")
         vectors = _embed(engine, data)
         curves = {
@@ -124,6 +148,7 @@ def simulate(
         rows.append(
             {
                 "set": data.name,
+                "few_shot": data.mode,
                 "labels": len(data.label_set.names),
                 "test_texts": len(data.texts),
                 "candidates": len(data.candidates),
@@ -155,9 +180,9 @@ def format_table(report: dict) -> str:
     for row in report["sets"]:
         for order in ("queue", "random"):
             cells = " | ".join(f"{v:.3f}" for v in row[order])
-            lines.append(f"| {row['set']} | {order} | {cells} |")
+            lines.append(f"| {row['set']} ({row['few_shot']}) | {order} | {cells} |")
         lines.append(
-            f"| {row['set']} | 16 random examples per label ({row['reference_examples']}) | "
+            f"| {row['set']} ({row['few_shot']}) | 16 random examples per label ({row['reference_examples']}) | "
             f"{row['reference_16_per_label']:.3f} |" + " |" * (len(report["checkpoints"]) - 1)
         )
     return "\n".join(lines)
@@ -184,7 +209,7 @@ def write(report: dict, out: Path) -> tuple[Path, Path]:
             linestyle=":",
             label=f"16 random per label ({row['reference_examples']})",
         )
-        axis.set_title(row["set"])
+        axis.set_title(f"{row['set']} (few_shot: {row['few_shot']})")
         axis.set_xlabel("corrections")
         axis.set_ylabel("macro-F1 (test texts)")
         axis.legend(fontsize=8)
