@@ -144,6 +144,30 @@ class PreparedLabels:
     label_set: LabelSet
     version: str
     payload: object  # engine-specific: label matrix or hypothesis id rows
+    answers: dict[str, int] = field(default_factory=dict)  # example text -> its label's index
+
+
+def example_answers(label_set: LabelSet) -> dict[str, int]:
+    """A text that is one of a single-label set's examples gets that example's label with score 1:
+    an operator's answer sticks to the text it was given for, whatever the fitted labels make of it
+    (one answer among hundreds of examples barely moves a linear head). A text given to two labels
+    is left to the model."""
+    if label_set.multi_label:
+        return {}
+    owners: dict[str, set[int]] = {}
+    for j, label in enumerate(label_set.labels):
+        for example in label.examples:
+            owners.setdefault(example, set()).add(j)
+    return {text: min(js) for text, js in owners.items() if len(js) == 1}
+
+
+def _answered(scores: np.ndarray, texts: list[str], answers: dict[str, int]) -> np.ndarray:
+    for i, text in enumerate(texts):
+        j = answers.get(text)
+        if j is not None:
+            scores[i] = 0.0
+            scores[i, j] = 1.0
+    return scores
 
 
 @dataclass
@@ -170,7 +194,7 @@ class ZeroShotEngine:
         with self._lock:
             prepared = self._prepared.get(version)
         if prepared is None:
-            prepared = PreparedLabels(label_set, version, self._encode_labels(label_set))
+            prepared = PreparedLabels(label_set, version, self._encode_labels(label_set), example_answers(label_set))
             with self._lock:
                 self._prepared[version] = prepared
                 while len(self._prepared) > PREPARED_VERSIONS:
@@ -214,7 +238,7 @@ class ZeroShotEngine:
         return [
             Classification(
                 p.label_set,
-                self._finalize(raw, p.label_set),
+                _answered(self._finalize(raw, p.label_set), texts, p.answers),
                 self.model_id,
                 p.version,
                 cache_hits=len(texts) - len(set_missing),
