@@ -75,8 +75,8 @@ def label_vectors(descriptions: np.ndarray, examples: np.ndarray, owners: np.nda
 
 
 LINEAR_L2 = 1e-3
-LINEAR_STEPS = 300
-LINEAR_RATE = 5.0
+LINEAR_STEPS = 1500
+LINEAR_RATE = 1.0
 
 
 def linear_head(points: np.ndarray, owners: np.ndarray, labels: int) -> tuple[np.ndarray, np.ndarray]:
