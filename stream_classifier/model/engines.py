@@ -24,6 +24,7 @@ import numpy as np
 
 from stream_classifier.labels import LabelSet
 from stream_classifier.model import few_shot
+from stream_classifier.model.example_answers import apply_answers, example_answers
 from stream_classifier.model.pairs import assemble_pairs, assemble_singles, pair_layout, single_layout
 from stream_classifier.model.runtime import INT8_FILE, OnnxModel, SubBatching, length_sorted_chunks
 from stream_classifier.model.vectors import softmax, unit_rows
@@ -147,29 +148,6 @@ class PreparedLabels:
     answers: dict[str, int] = field(default_factory=dict)  # example text -> its label's index
 
 
-def example_answers(label_set: LabelSet) -> dict[str, int]:
-    """A text that is one of a single-label set's examples gets that example's label with score 1:
-    an operator's answer sticks to the text it was given for, whatever the fitted labels make of it
-    (one answer among hundreds of examples barely moves a linear head). A text given to two labels
-    is left to the model."""
-    if label_set.multi_label:
-        return {}
-    owners: dict[str, set[int]] = {}
-    for j, label in enumerate(label_set.labels):
-        for example in label.examples:
-            owners.setdefault(example, set()).add(j)
-    return {text: min(js) for text, js in owners.items() if len(js) == 1}
-
-
-def _answered(scores: np.ndarray, texts: list[str], answers: dict[str, int]) -> np.ndarray:
-    for i, text in enumerate(texts):
-        j = answers.get(text)
-        if j is not None:
-            scores[i] = 0.0
-            scores[i, j] = 1.0
-    return scores
-
-
 @dataclass
 class ZeroShotEngine:
     model: OnnxModel
@@ -238,7 +216,7 @@ class ZeroShotEngine:
         return [
             Classification(
                 p.label_set,
-                _answered(self._finalize(raw, p.label_set), texts, p.answers),
+                apply_answers(self._finalize(raw, p.label_set), texts, p.answers),
                 self.model_id,
                 p.version,
                 cache_hits=len(texts) - len(set_missing),
