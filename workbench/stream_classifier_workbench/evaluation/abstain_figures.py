@@ -1,5 +1,7 @@
 """A label set's figures as the engine itself labels (abstain applied): the share labeled, the accuracy
-of the labeled, per-label precision / recall / F1 and macro-F1 with an abstained text counted as wrong.
+of the labeled, per-label precision / recall / F1 and macro-F1 with an abstained text counted as wrong;
+and, for a set whose rows carry a review's polarity (the opinion-zh parts), the review target: a negative
+review answered complaint or suggestion and a positive one praise, of the reviews labeled.
 `labels eval` scores the top label; this is what an operator sees in the output.
 
     python -m stream_classifier_workbench.evaluation.abstain_figures LABELS DATA [LABELS DATA ...]
@@ -13,6 +15,7 @@ import sys
 from stream_classifier.labels import load_label_set
 from stream_classifier.model.engines import load_engine
 from stream_classifier.startup import model_dir
+from stream_classifier_workbench.datasets.opinion_sets import Row, review_polarity
 
 
 def main(argv: list[str]) -> int:
@@ -41,6 +44,13 @@ def main(argv: list[str]) -> int:
             f"accuracy (abstained wrong) {sum(g == p for g, p in zip(gold, given)) / len(rows):.3f}, "
             f"macro-F1 (abstained wrong) {sum(f1s) / len(f1s):.3f}\n  " + "\n  ".join(cells)
         )
+        if any("polarity" in r for r in rows):
+            abstained = label_set.abstain.label if label_set.abstain else None
+            bar = review_polarity([Row(**r) for r in rows], given, abstained)
+            print(
+                f"  reviews: {bar['right_of_labeled']:.1%} right of the {bar['labeled_share']:.1%} labeled "
+                f"({bar['labeled']} of {bar['reviews']}); negative reviews called praise: {bar['praise_of_negative']}"
+            )
     return 0
 
 
