@@ -3,6 +3,8 @@ scored against the teacher, the table, JSON and plot written, and a second run m
 
 import json
 
+import pytest
+
 from stream_classifier_workbench.bench.distill_sweep import format_table, run_distill_sweep
 
 SETS = ["thucnews-headlines"]
@@ -28,3 +30,9 @@ def test_a_sweep_scores_each_point_against_the_teacher_and_resumes(default_model
 
     again = run_distill_sweep(out, work, "headlines", [1000], [1], 2, [1, 2], device="cpu", set_names=SETS)
     assert again["points"] == report["points"]
+
+
+def test_a_size_larger_than_the_domain_fails_before_the_teacher_is_scored(tmp_path):
+    with pytest.raises(ValueError, match=r"--sizes: 10000000 is more than the \d+ texts of the english domain"):
+        run_distill_sweep(tmp_path, tmp_path / "work", "english", [10_000_000], [3], 1, [1], device="cpu")
+    assert not (tmp_path / "bench-distill.json").exists()

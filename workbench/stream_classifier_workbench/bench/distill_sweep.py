@@ -95,14 +95,25 @@ def _scores(engine, sets) -> dict[str, float]:
     return {data.name: descriptions_f1(engine, data) for data in sets}
 
 
+def _usable_texts(domain: str) -> list[str]:
+    from stream_classifier_workbench.training.operator_texts import supported
+
+    return [t for t in domain_texts(domain) if supported(t)]
+
+
+def _check_sizes(domain: str, sizes: list[int]) -> None:
+    available = len(_usable_texts(domain))
+    for size in sizes:
+        if size > available:
+            raise ValueError(f"--sizes: {size} is more than the {available} texts of the {domain} domain")
+
+
 def _corpus(domain: str, size: int, seed: int):
     from stream_classifier_workbench.training.corpus import stream_corpus
     from stream_classifier_workbench.training.distill import Recipe
-    from stream_classifier_workbench.training.operator_texts import OperatorTexts, supported
+    from stream_classifier_workbench.training.operator_texts import OperatorTexts
 
-    texts = [t for t in domain_texts(domain) if supported(t)]
-    if size > len(texts):
-        raise ValueError(f"--sizes: {size} is more than the {len(texts)} texts of the {domain} domain")
+    texts = _usable_texts(domain)
     own = OperatorTexts(texts[:size], f"domain {domain}, first {size}: {DOMAINS[domain].source}", size, {})
     return stream_corpus(own, list(DOMAINS[domain].label_files), seed, 0.5, Recipe().lexicon_words)
 
@@ -148,6 +159,7 @@ def run_distill_sweep(
     if not in_domain:
         raise ValueError(f"--sets: none of the {domain} domain's sets ({', '.join(DOMAINS[domain].quality_sets)})")
 
+    _check_sizes(domain, sizes)  # before the minutes of scoring the teacher
     if "teacher" not in report:
         progress(f"teacher {TEACHER}: scoring {len(sets)} sets")
         teacher = load_engine(model_dir(TEACHER, field="--teacher"), cache_entries=0)
