@@ -72,8 +72,10 @@ def descriptions_f1(engine: EmbeddingEngine, data: LabeledSet) -> float:
     """The shipped zero-shot row ("descriptions") alone, without embedding what the other rows need."""
     label_prefix = engine.model.manifest.label_prefix
     texts = unit_rows(engine.embed(data.texts))
-    every = [unit_rows(engine.embed(label.descriptions, label_prefix)).mean(axis=0) for label in data.label_set.labels]
-    return _f1(data, texts @ unit_rows(np.stack(every)).T)
+    labels = data.label_set.labels
+    described = [engine.embed(label.descriptions, label_prefix) for label in labels]
+    owners = np.repeat(np.arange(len(labels)), [len(d) for d in described])
+    return _f1(data, texts @ few_shot.description_vectors(np.concatenate(described), owners, len(labels)).T)
 
 
 def _few_shot(vectors: dict, names: list[str], shots: int, seed: int) -> dict[str, np.ndarray]:
