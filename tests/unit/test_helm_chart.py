@@ -3,6 +3,7 @@ project's own settings loader — probes, ports, the KEDA trigger's group and to
 
 helm: on PATH, or built by `make helm` (a step of `make test`) from the Go module proxy into .cache/bin."""
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -16,6 +17,7 @@ from stream_classifier.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "deploy" / "helm" / "stream-classifier"
+SHIPPED = REPO / "stream_classifier" / "label_sets"
 HELM_HINT = "`make helm` builds it into .cache/bin from the Go module proxy"
 HELM = find_tool("helm", HELM_HINT)
 pytestmark = needs(HELM, "helm", HELM_HINT)
@@ -97,17 +99,17 @@ def check_pod(objects, workload, settings, tmp_path):
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
     assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
     assert pod["terminationGracePeriodSeconds"] > settings.delivery.flush_timeout_s
-    # the label file comes from the labels ConfigMap, mounted as a directory (no subPath: updates arrive)
-    labels_mount = next(
-        m for m in container["volumeMounts"] if str(settings.labels.file).startswith(m["mountPath"] + "/")
-    )
-    assert "subPath" not in labels_mount
-    volume = next(v for v in pod["volumes"] if v["name"] == labels_mount["name"])
-    labels_file = tmp_path / "labels.yaml"
-    labels_file.write_text(
-        objects[("ConfigMap", volume["configMap"]["name"])]["data"][settings.labels.file.name], encoding="utf-8"
-    )
-    assert load_label_set(labels_file).names == ["complaint", "inquiry", "suggestion", "praise", "other"]
+    # the label files come from the labels ConfigMap, mounted as a directory (no subPath: updates arrive)
+    for path in settings.labels.files:
+        labels_mount = next(m for m in container["volumeMounts"] if str(path).startswith(m["mountPath"] + "/"))
+        assert "subPath" not in labels_mount
+        volume = next(v for v in pod["volumes"] if v["name"] == labels_mount["name"])
+        (tmp_path / path.name).write_text(
+            objects[("ConfigMap", volume["configMap"]["name"])]["data"][path.name], encoding="utf-8"
+        )
+    first = load_label_set(tmp_path / settings.labels.files[0].name)
+    assert first.names == ["complaint", "inquiry", "suggestion", "praise", "other"]
+    assert first.version == load_label_set(SHIPPED / "opinion_zh.yaml").version, "the set the project ships"
     monitor = one(objects, "PodMonitor")
     assert monitor["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
     assert monitor["spec"]["selector"]["matchLabels"] == workload["spec"]["selector"]["matchLabels"]
@@ -162,6 +164,25 @@ def test_exactly_once_renders_a_statefulset_scaled_by_keda_on_the_groups_lag(tmp
     assert {r["parameter"] for r in auth["spec"]["secretTargetRef"]} == {"username", "password"}
 
 
+def test_several_label_sets_and_ones_own_are_served_from_the_configmap(tmp_path, monkeypatch):
+    mine = "name: mine\nlabels:\n  - name: spam\n    description: 广告\n  - name: ham\n    description: 正常\n"
+    objects = render(
+        "--set-json",
+        'labels.files=["opinion_zh.yaml","topic_zh.yaml","urgency_zh.yaml","mine.yaml"]',
+        "--set-json",
+        f'labels.content={{"mine.yaml": {json.dumps(mine)}}}',
+    )
+    deployment = one(objects, "Deployment")
+    settings = pod_settings(objects, deployment, "rel-stream-classifier-7d9f-abcde", tmp_path, monkeypatch)
+    check_pod(objects, deployment, settings, tmp_path)
+    names = [load_label_set(tmp_path / path.name).name for path in settings.labels.files]
+    assert names == ["opinion-zh", "topic-zh", "urgency-zh", "mine"]
+    data = objects[("ConfigMap", "rel-stream-classifier-labels")]["data"]
+    assert sorted(data) == sorted([p.name for p in SHIPPED.glob("*.yaml")] + ["mine.yaml"])
+    for shipped in SHIPPED.glob("*.yaml"):
+        assert data[shipped.name] == shipped.read_text(encoding="utf-8"), f"{shipped.name}: the chart's copy differs"
+
+
 @pytest.mark.parametrize(
     "values,message",
     [
@@ -172,6 +193,12 @@ def test_exactly_once_renders_a_statefulset_scaled_by_keda_on_the_groups_lag(tmp
         (["--set", "terminationGracePeriodSeconds=30"], "must be longer than delivery.flushTimeoutSeconds (30)"),
         (["--set", "deliveryMode=exactly-once"], "deliveryMode: at_least_once or exactly_once"),
         (["--set", "kafka.sasl.enabled=true"], "kafka.sasl: set existingSecret, or username and password"),
+        (
+            ["--set", "labels.files={opinion_zh.yaml,mine.yaml}"],
+            "labels.files: mine.yaml is neither a shipped set (opinion_zh.yaml, sentiment.yaml, topic_zh.yaml, "
+            "urgency_zh.yaml) nor a key of labels.content",
+        ),
+        (["--set", "labels.content=name: mine"], "labels.content: a map of file name -> label-set YAML"),
     ],
 )
 def test_the_chart_refuses_what_would_break(values, message):

@@ -34,6 +34,21 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- if and .Values.keda.enabled (gt (int .Values.keda.maxReplicaCount) (int .Values.topics.inputPartitions)) -}}
 {{- fail (printf "keda.maxReplicaCount (%v) must not exceed topics.inputPartitions (%v): replicas beyond the partition count get no partition" .Values.keda.maxReplicaCount .Values.topics.inputPartitions) -}}
 {{- end -}}
+{{- if not (kindIs "map" .Values.labels.content) -}}
+{{- fail "labels.content: a map of file name -> label-set YAML (e.g. labels.content.mine\\.yaml), with labels.files naming the files to label with" -}}
+{{- end -}}
+{{- if not .Values.labels.files -}}
+{{- fail "labels.files: name at least one label-set file" -}}
+{{- end -}}
+{{- if not .Values.labels.existingConfigMap -}}
+{{- $shipped := list -}}
+{{- range $path, $_ := .Files.Glob "label_sets/*.yaml" -}}{{- $shipped = append $shipped (base $path) -}}{{- end -}}
+{{- range .Values.labels.files -}}
+{{- if not (or (has . $shipped) (hasKey $.Values.labels.content .)) -}}
+{{- fail (printf "labels.files: %s is neither a shipped set (%s) nor a key of labels.content" . (join ", " $shipped)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- if and .Values.kafka.sasl.enabled (not .Values.kafka.sasl.existingSecret) (not .Values.kafka.sasl.password) -}}
 {{- fail "kafka.sasl: set existingSecret, or username and password" -}}
 {{- end -}}
