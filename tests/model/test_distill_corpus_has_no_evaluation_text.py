@@ -52,3 +52,12 @@ def test_the_domain_texts_students_are_measured_with_hold_no_evaluation_text():
         assert len(set(texts)) == len(texts) and not {normalized(t) for t in texts} & held, domain
         assert domain_texts(domain, limit=500) == texts[:500]  # the first N are a seeded sample
     assert sizes == {"reviews": 13_946, "headlines": 98_848, "english": 21_371}
+
+
+def test_the_chat_turns_hold_no_evaluation_text():
+    from stream_classifier_workbench.datasets.chat_texts import chat_texts
+
+    texts = chat_texts()
+    assert len(texts) > 100_000 and len(set(texts)) == len(texts)
+    assert not {normalized(t) for t in texts} & _every_evaluation_text()
+    assert chat_texts(limit=500) == texts[:500]
