@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Awaitable, Callable
 
-from fastapi import Request
+from fastapi import Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import SecretStr
 
 REFUSALS = {
@@ -31,3 +33,17 @@ def refusal(request: Request, token: SecretStr | None) -> JSONResponse | None:
     if not hmac.compare_digest(given[7:].strip().encode(), token.get_secret_value().encode()):
         return JSONResponse({"error": "wrong token"}, status_code=403)
     return None
+
+
+class WriteRoute(APIRoute):
+    """A route whose token is checked before its body is read: a caller without the token learns
+    nothing about what a valid body looks like (a 422 would tell it)."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            refused = refusal(request, request.app.state.ctx.settings.token)
+            return refused if refused is not None else await handler(request)
+
+        return guarded

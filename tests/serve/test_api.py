@@ -159,6 +159,11 @@ def test_label_set_writes_need_the_token_then_swap_like_the_file_watcher(server)
     ]
     url = server.url + "/v1/label-sets/sentiment"
     assert httpx.put(url, json=edited).status_code == 401
+    # the token is checked before the body is read: without it a caller learns nothing of a valid body
+    assert httpx.put(url, content=b"{not json", headers={"content-type": "application/json"}).status_code == 401
+    assert httpx.put(url, json={"temperature": -1}, headers={"Authorization": "Bearer wrong"}).status_code == 403
+    answers = server.url + "/v1/review-queue/sentiment/answers"
+    assert httpx.post(answers, content=b"[", headers={"content-type": "application/json"}).status_code == 401
     assert httpx.put(url, json=edited, headers={"Authorization": "Bearer wrong"}).status_code == 403
     assert httpx.get(url).json()["version"] == before["version"]
 

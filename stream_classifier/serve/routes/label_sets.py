@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Path, Request
+from fastapi import APIRouter, Body, Path
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -11,7 +11,7 @@ from stream_classifier.labels import LabelSet, LabelSetError
 from stream_classifier.serve.context import Context, ServeContext
 from stream_classifier.serve.label_sets import UnknownLabelSet
 from stream_classifier.serve.problems import invalid_label_set
-from stream_classifier.serve.write_token import REFUSALS, refusal
+from stream_classifier.serve.write_token import REFUSALS, WriteRoute
 
 routes = APIRouter(tags=["label sets"])
 EXAMPLE = {
@@ -74,22 +74,8 @@ async def get_label_set(ctx: Context, name: str = NAME):
         return JSONResponse({"error": f"no label set named {name!r}"}, status_code=404)
 
 
-@routes.put(
-    "/v1/label-sets/{name}",
-    responses={
-        200: {"model": LabelSetWritten},
-        **REFUSALS,
-        404: {"description": "no such set"},
-        422: {"description": "invalid label set; `error` names the field"},
-    },
-)
-async def put_label_set(
-    request: Request, ctx: Context, name: str = NAME, body: dict[str, Any] = Body(..., examples=[EXAMPLE])
-):
+async def put_label_set(ctx: Context, name: str = NAME, body: dict[str, Any] = Body(..., examples=[EXAMPLE])):
     """Validate → encode → write the set's file → swap, as the label file watcher does."""
-    refused = refusal(request, ctx.settings.token)
-    if refused is not None:
-        return refused
     try:
         _current, changed = await run_in_threadpool(ctx.label_sets.replace, name, body)
     except UnknownLabelSet:
@@ -99,3 +85,17 @@ async def put_label_set(
     except LabelSetError as exc:
         return invalid_label_set(exc)
     return {**describe(ctx, name), "changed": changed}
+
+
+routes.add_api_route(
+    "/v1/label-sets/{name}",
+    put_label_set,
+    methods=["PUT"],
+    route_class_override=WriteRoute,
+    responses={
+        200: {"model": LabelSetWritten},
+        **REFUSALS,
+        404: {"description": "no such set"},
+        422: {"description": "invalid label set; `error` names the field"},
+    },
+)

@@ -1,7 +1,7 @@
 """GET /v1/review-queue/{name} and POST /v1/review-queue/{name}/answers: the stream's least sure
 records for a label set, and the operator's answers (with the token), each one an example."""
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -12,7 +12,7 @@ from stream_classifier.serve.context import Context
 from stream_classifier.serve.label_sets import UnknownLabelSet
 from stream_classifier.serve.problems import invalid_label_set
 from stream_classifier.serve.review_queue import UnknownCandidate
-from stream_classifier.serve.write_token import REFUSALS, refusal
+from stream_classifier.serve.write_token import REFUSALS, WriteRoute
 
 routes = APIRouter(tags=["review queue"])
 QUEUE_OFF = {"error": "the review queue is off (serve.review.enabled)"}
@@ -76,21 +76,9 @@ async def review_queue(ctx: Context, name: str = NAME, limit: int = Query(defaul
     }
 
 
-@routes.post(
-    "/v1/review-queue/{name}/answers",
-    responses={
-        200: {"model": ReviewAnswered},
-        **REFUSALS,
-        404: {"description": "no such label set or candidate, or the review queue is off"},
-        422: {"description": "the label is not one of the set's; `error` names the field"},
-    },
-)
-async def answer(body: ReviewAnswer, request: Request, ctx: Context, name: str = NAME):
+async def answer(body: ReviewAnswer, ctx: Context, name: str = NAME):
     """Confirm, correct or drop a candidate. A label adds the text to that label's examples: a new version
     of the set is validated, encoded, written to its file and swapped in; the stream follows the file."""
-    refused = refusal(request, ctx.settings.token)
-    if refused is not None:
-        return refused
     if ctx.review is None:
         return JSONResponse(QUEUE_OFF, status_code=404)
     try:
@@ -101,3 +89,17 @@ async def answer(body: ReviewAnswer, request: Request, ctx: Context, name: str =
         return JSONResponse({"error": f"no candidate {body.key!r} queued for {name!r}"}, status_code=404)
     except LabelSetError as exc:
         return invalid_label_set(exc)
+
+
+routes.add_api_route(
+    "/v1/review-queue/{name}/answers",
+    answer,
+    methods=["POST"],
+    route_class_override=WriteRoute,
+    responses={
+        200: {"model": ReviewAnswered},
+        **REFUSALS,
+        404: {"description": "no such label set or candidate, or the review queue is off"},
+        422: {"description": "the label is not one of the set's; `error` names the field"},
+    },
+)
