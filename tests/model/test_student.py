@@ -25,6 +25,26 @@ def test_the_shipped_weights_are_small_and_named_by_their_manifest():
     assert all(s["origin"] and s["texts"] > 0 for s in sources.values())
 
 
+def test_the_manifest_names_every_source_with_the_hash_of_its_texts():
+    """What the shipped student was distilled on can be rebuilt: the pinned packages still read to the
+    texts its manifest hashes (its label-like source read the label files of commit cf428c2, named
+    with their hashes), and it names the two evaluation texts its corpus held (trained before the guard)."""
+    from stream_classifier_workbench.training.corpus import source_entry
+    from stream_classifier_workbench.training.distill_corpus import training_sources
+
+    manifest = json.loads((STUDENT_WEIGHTS / f"{STUDENT}.json").read_text())
+    recorded = {s["name"]: s for s in manifest["corpus"]["sources"]}
+    assert all(len(s["sha256"]) == 64 for s in recorded.values())
+    for source in training_sources(manifest["recipe"]["lexicon_words"]):
+        if source.kind != "label-like":
+            entry = source_entry(source)
+            assert (entry["texts"], entry["sha256"]) == (
+                recorded[source.name]["texts"],
+                recorded[source.name]["sha256"],
+            )
+    assert manifest["corpus"]["evaluation_texts_held"] == ["end", "每日"]
+
+
 def test_changed_weights_do_not_build(tmp_path):
     for path in STUDENT_WEIGHTS.iterdir():
         shutil.copy(path, tmp_path / path.name)
