@@ -36,3 +36,13 @@ def test_a_size_larger_than_the_domain_fails_before_the_teacher_is_scored(tmp_pa
     with pytest.raises(ValueError, match=r"--sizes: 10000000 is more than the \d+ texts of the english domain"):
         run_distill_sweep(tmp_path, tmp_path / "work", "english", [10_000_000], [3], 1, [1], device="cpu")
     assert not (tmp_path / "bench-distill.json").exists()
+
+
+def test_a_sweep_at_another_learning_rate_needs_another_out(tmp_path):
+    # a report written before --lr existed ran at the recipe's 2e-4
+    before = {"domain": "headlines", "epochs": 1, "seed": 13, "sets": SETS}
+    (tmp_path / "bench-distill.json").write_text(json.dumps({"settings": before, "points": []}))
+    with pytest.raises(ValueError, match="holds a sweep with other settings"):
+        run_distill_sweep(tmp_path, tmp_path / "work", "headlines", [1000], [3], 1, [1], lr=1e-3, set_names=SETS)
+    with pytest.raises(ValueError, match="--sizes: 10000000 is more than"):  # past the settings check
+        run_distill_sweep(tmp_path, tmp_path / "work", "headlines", [10_000_000], [3], 1, [1], set_names=SETS)

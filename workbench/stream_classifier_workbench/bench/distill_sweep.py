@@ -136,6 +136,7 @@ def run_distill_sweep(
     epochs: int,
     measure_epochs: list[int],
     seed: int = 13,
+    lr: float = 2e-4,
     device: str = "auto",
     set_names: list[str] | None = None,
     progress=lambda m: None,
@@ -149,8 +150,8 @@ def run_distill_sweep(
     out.mkdir(parents=True, exist_ok=True)
     report = _load(out)
     sets = load_all(set_names)
-    settings = {"domain": domain, "epochs": epochs, "seed": seed, "sets": [data.name for data in sets]}
-    if report.get("settings", settings) != settings:
+    settings = {"domain": domain, "epochs": epochs, "seed": seed, "lr": lr, "sets": [data.name for data in sets]}
+    if {"lr": 2e-4, **report.get("settings", settings)} != settings:  # sweeps before --lr ran at 2e-4
         raise ValueError(f"{out / REPORT} holds a sweep with other settings ({report['settings']}): use another --out")
     report["settings"] = settings
     report.setdefault("points", [])
@@ -171,7 +172,7 @@ def run_distill_sweep(
     done = {(p["texts"], p["layers"], p["epochs"]) for p in report["points"]}
     for size in sizes:
         work = distill.Work(work_root / f"sweep-{domain}-seed{seed}-{size}")
-        recipe = distill.Recipe(seed=seed, epochs=epochs)
+        recipe = distill.Recipe(seed=seed, epochs=epochs, lr=lr)
         if all((size, k, e) in done for k in layers for e in measure_epochs):
             continue
         started = time.perf_counter()

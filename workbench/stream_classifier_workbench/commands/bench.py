@@ -149,6 +149,7 @@ def _distill_arguments(bd: argparse.ArgumentParser) -> None:
     bd.add_argument("--work", help="work directories (default: the model cache's distill-work)")
     bd.add_argument("--device", default="auto", help="auto (a CUDA GPU when present), cpu or cuda")
     bd.add_argument("--seed", type=int, default=13)
+    bd.add_argument("--lr", type=float, default=2e-4, help="peak learning rate (AdamW, linear warm-up and decay)")
     bd.add_argument("--sets", help="model quality's sets to score, comma-separated (default: all five)")
     bd.set_defaults(func=_distill)
 
@@ -167,6 +168,7 @@ def _distill(args: argparse.Namespace) -> int:
         f"--sets: unknown {', '.join(unknown_sets)}; choose from {', '.join(LOADERS)}" if unknown_sets else "",
         "--sizes: at least 1,000 texts each" if any(s < 1000 for s in sizes) else "",
         "--layers: between 1 and 12" if any(k < 1 or k > 12 for k in layers) else "",
+        "--lr: above 0 and at most 0.01" if not 0 < args.lr <= 0.01 else "",
         f"--measure-epochs: between 1 and --epochs ({args.epochs})"
         if any(e < 1 or e > args.epochs for e in measured)
         else "",
@@ -198,6 +200,7 @@ def _sweep(args: argparse.Namespace, out: Path, sizes: list[int], layers: list[i
         args.epochs,
         measured,
         seed=args.seed,
+        lr=args.lr,
         device=args.device,
         set_names=[name for name in args.sets.split(",") if name] if args.sets else None,
         progress=_progress,
