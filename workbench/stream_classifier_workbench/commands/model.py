@@ -117,6 +117,12 @@ def _distill_arguments(di: argparse.ArgumentParser) -> None:
     di.add_argument("--epochs", type=int, help="passes over the corpus (default: 8; 4 with --texts or --topic)")
     di.add_argument("--seed", type=int, default=_recipe_default("seed"))
     di.add_argument(
+        "--lr",
+        type=float,
+        default=_recipe_default("lr"),
+        help="peak learning rate (AdamW, linear warm-up and decay; docs/distillation.md: 6e-4 for English)",
+    )
+    di.add_argument(
         "--max-texts", type=int, default=_recipe_default("max_texts"), help="the most texts taken from the corpus"
     )
     di.add_argument(
@@ -172,10 +178,12 @@ def _distill(args: argparse.Namespace) -> int:
         raise StartupError("--name", "weights written elsewhere (--out) need a --name, not the shipped student's")
     if args.layers < 1 or args.layers > 12:
         raise StartupError("--layers", f"{args.layers}: between 1 and 12 (the teacher's layers)")
+    if not 0 < args.lr <= 0.01:
+        raise StartupError("--lr", f"{args.lr}: above 0 and at most 0.01")
     if args.max_texts < operator_texts.MIN_TEXTS:
         raise StartupError("--max-texts", f"{args.max_texts}: at least {operator_texts.MIN_TEXTS}")
     stages = tuple(s for s in args.stages.split(",") if s)
-    recipe = Recipe(seed=args.seed, epochs=args.epochs or (4 if own_texts else 8), max_texts=args.max_texts)
+    recipe = Recipe(seed=args.seed, epochs=args.epochs or (4 if own_texts else 8), max_texts=args.max_texts, lr=args.lr)
     name = args.name or student_name(args.layers)
     cache = model_cache_root()
     work = Path(args.work) if args.work else cache / "distill-work" / (args.name or "")
