@@ -29,6 +29,7 @@ PLOT = "bench-distill.png"
 TEACHER = "multilingual-e5-small-zh-en"
 BAR_POINTS = 0.015  # the bar: within 1.5 points of the teacher
 SPEED_TEXTS = 512
+LR_BEFORE_THE_OPTION = 2e-4  # a report written before --lr existed ran at this rate
 
 
 def _one_pass(engine, texts: list[str], batch: int = 32) -> float:
@@ -136,7 +137,7 @@ def run_distill_sweep(
     epochs: int,
     measure_epochs: list[int],
     seed: int = 13,
-    lr: float = 2e-4,
+    lr: float | None = None,
     device: str = "auto",
     set_names: list[str] | None = None,
     progress=lambda m: None,
@@ -147,11 +148,12 @@ def run_distill_sweep(
     from stream_classifier_workbench.datasets.labeled_sets import load_all
     from stream_classifier_workbench.training import distill
 
+    lr = distill.Recipe().lr if lr is None else lr
     out.mkdir(parents=True, exist_ok=True)
     report = _load(out)
     sets = load_all(set_names)
     settings = {"domain": domain, "epochs": epochs, "seed": seed, "lr": lr, "sets": [data.name for data in sets]}
-    if {"lr": 2e-4, **report.get("settings", settings)} != settings:  # sweeps before --lr ran at 2e-4
+    if {"lr": LR_BEFORE_THE_OPTION, **report.get("settings", settings)} != settings:
         raise ValueError(f"{out / REPORT} holds a sweep with other settings ({report['settings']}): use another --out")
     report["settings"] = settings
     report.setdefault("points", [])

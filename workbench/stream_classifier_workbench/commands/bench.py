@@ -140,6 +140,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _distill_arguments(bd: argparse.ArgumentParser) -> None:
+    from stream_classifier_workbench.training.distill import Recipe
+
     bd.add_argument("--domain", choices=("reviews", "headlines", "english"), default="headlines")
     bd.add_argument("--sizes", default="3000,10000,30000", help="domain texts per corpus, comma-separated")
     bd.add_argument("--layers", default="3,4,6", help="student depths, comma-separated")
@@ -148,8 +150,10 @@ def _distill_arguments(bd: argparse.ArgumentParser) -> None:
     bd.add_argument("--out", default="results")
     bd.add_argument("--work", help="work directories (default: the model cache's distill-work)")
     bd.add_argument("--device", default="auto", help="auto (a CUDA GPU when present), cpu or cuda")
-    bd.add_argument("--seed", type=int, default=13)
-    bd.add_argument("--lr", type=float, default=2e-4, help="peak learning rate (AdamW, linear warm-up and decay)")
+    bd.add_argument("--seed", type=int, default=Recipe().seed)
+    bd.add_argument(
+        "--lr", type=float, default=Recipe().lr, help="peak learning rate (AdamW, linear warm-up and decay)"
+    )
     bd.add_argument("--sets", help="model quality's sets to score, comma-separated (default: all five)")
     bd.set_defaults(func=_distill)
 
@@ -161,6 +165,7 @@ def _numbers(text: str) -> list[int]:
 def _distill(args: argparse.Namespace) -> int:
     from stream_classifier_workbench.bench.distill_sweep import PLOT, REPORT, format_table
     from stream_classifier_workbench.datasets.labeled_sets import LOADERS
+    from stream_classifier_workbench.training.distill import LR_RANGE, lr_in_range
 
     sizes, layers, measured = _numbers(args.sizes), _numbers(args.layers), _numbers(args.measure_epochs)
     unknown_sets = sorted(set((args.sets or "").split(",")) - set(LOADERS) - {""})
@@ -168,7 +173,7 @@ def _distill(args: argparse.Namespace) -> int:
         f"--sets: unknown {', '.join(unknown_sets)}; choose from {', '.join(LOADERS)}" if unknown_sets else "",
         "--sizes: at least 1,000 texts each" if any(s < 1000 for s in sizes) else "",
         "--layers: between 1 and 12" if any(k < 1 or k > 12 for k in layers) else "",
-        "--lr: above 0 and at most 0.01" if not 0 < args.lr <= 0.01 else "",
+        f"--lr: {LR_RANGE}" if not lr_in_range(args.lr) else "",
         f"--measure-epochs: between 1 and --epochs ({args.epochs})"
         if any(e < 1 or e > args.epochs for e in measured)
         else "",

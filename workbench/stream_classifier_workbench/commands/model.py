@@ -162,7 +162,14 @@ def _distill(args: argparse.Namespace) -> int:
     from stream_classifier_workbench.building.build import STUDENT_WEIGHTS, build_student
     from stream_classifier_workbench.training import operator_texts
     from stream_classifier_workbench.training.corpus import stream_corpus
-    from stream_classifier_workbench.training.distill import CORPUS_FILE, Recipe, distill, student_name
+    from stream_classifier_workbench.training.distill import (
+        CORPUS_FILE,
+        LR_RANGE,
+        Recipe,
+        distill,
+        lr_in_range,
+        student_name,
+    )
     from stream_classifier_workbench.training.operator_texts import DistillInputError
 
     own_texts = bool(args.texts or args.topic)
@@ -178,8 +185,8 @@ def _distill(args: argparse.Namespace) -> int:
         raise StartupError("--name", "weights written elsewhere (--out) need a --name, not the shipped student's")
     if args.layers < 1 or args.layers > 12:
         raise StartupError("--layers", f"{args.layers}: between 1 and 12 (the teacher's layers)")
-    if not 0 < args.lr <= 0.01:
-        raise StartupError("--lr", f"{args.lr}: above 0 and at most 0.01")
+    if not lr_in_range(args.lr):
+        raise StartupError("--lr", f"{args.lr}: {LR_RANGE}")
     if args.max_texts < operator_texts.MIN_TEXTS:
         raise StartupError("--max-texts", f"{args.max_texts}: at least {operator_texts.MIN_TEXTS}")
     stages = tuple(s for s in args.stages.split(",") if s)

@@ -56,6 +56,13 @@ class Recipe:
     checkpoint_every: int = 500
 
 
+LR_RANGE = "above 0 and at most 0.01"
+
+
+def lr_in_range(lr: float) -> bool:
+    return 0 < lr <= 0.01
+
+
 def student_name(layers: int) -> str:
     return f"e5-small-zh-en-L{layers}"
 
