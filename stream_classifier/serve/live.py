@@ -13,14 +13,12 @@ import json
 import logging
 import threading
 import time
-import uuid
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_END, Message
 
 from stream_classifier.dlq import headers as dead_letter
-from stream_classifier.observability import log
+from stream_classifier.serve.topic_reader import TopicReader
 from stream_classifier.settings import KafkaSettings, LiveViewSettings, TopicSettings
-from stream_classifier.stream.kafka_clients import read_only_consumer
 
 logger = logging.getLogger(__name__)
 OFFSET_TAIL_BASE = -2000  # librdkafka's logical offset "N records before the end" is -2000 - N
@@ -42,68 +40,22 @@ class LiveView:
         self.outputs = 0
         self.recent_dead: collections.deque[dict] = collections.deque(maxlen=10)
         self.arrivals: collections.deque[float] = collections.deque()  # processed_at of recent outputs
-        self.connected = False
-        self.error: str | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="live-view", daemon=True)
+        start = OFFSET_TAIL_BASE - settings.history if settings.history else OFFSET_END
+        self.reader = TopicReader(kafka, "live view", [self.output_topic, self.dead_letter_topic], start, self._add)
 
     def start(self) -> LiveView:
-        self._thread.start()
+        self.reader.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(10)
+        self.reader.stop()
 
-    # ------------------------------------------------------------------ consumer thread
-    def _consumer(self) -> Consumer:
-        return read_only_consumer(self.kafka, f"sc-serve-live-{uuid.uuid4().hex[:8]}")
-
-    def _assign(self, consumer: Consumer) -> bool:
-        """Assign every partition of both topics, `history` records before the end; False if missing."""
-        metadata = consumer.list_topics(timeout=5)
-        assignment = []
-        for topic in (self.output_topic, self.dead_letter_topic):
-            info = metadata.topics.get(topic)
-            if info is None or info.error is not None or not info.partitions:
-                self.error = f"topic {topic} not found (yet)"
-                return False
-            start = OFFSET_TAIL_BASE - self.settings.history if self.settings.history else -1  # -1: end
-            assignment += [TopicPartition(topic, p, start) for p in sorted(info.partitions)]
-        consumer.assign(assignment)
-        return True
-
-    def _run(self) -> None:
-        consumer = None
-        try:
-            consumer = self._consumer()
-            while not self._stop.is_set():
-                try:
-                    if self._assign(consumer):
-                        break
-                except KafkaException as exc:
-                    self.error = f"cannot reach Kafka: {exc}"
-                self._stop.wait(2.0)
-            else:
-                return
-            self.connected, self.error = True, None
-            log(logger, logging.INFO, "live view reading", output=self.output_topic, dead_letter=self.dead_letter_topic)
-            while not self._stop.is_set():
-                messages = consumer.consume(500, timeout=0.5)
-                for message in messages:
-                    if message.error():
-                        continue
-                    if message.topic() == self.output_topic:
-                        self._add_output(message.value())
-                    else:
-                        self._add_dead_letter(message)
-        except Exception as exc:  # noqa: BLE001 - the page says so; the API keeps serving
-            self.error = f"live view stopped: {exc!r}"
-            self.connected = False
-            log(logger, logging.ERROR, "live view stopped", error=repr(exc))
-        finally:
-            if consumer is not None:
-                consumer.close()
+    # ------------------------------------------------------------------ reader thread
+    def _add(self, message: Message) -> None:
+        if message.topic() == self.output_topic:
+            self._add_output(message.value())
+        else:
+            self._add_dead_letter(message)
 
     def _add_output(self, value: bytes | None) -> None:
         try:
@@ -140,7 +92,7 @@ class LiveView:
         if self.metrics is not None:
             self.metrics.live_records.labels(kind="output").inc()
 
-    def _add_dead_letter(self, message) -> None:
+    def _add_dead_letter(self, message: Message) -> None:
         headers = {k: (v or b"").decode("utf-8", "replace") for k, v in (message.headers() or [])}
         reason = headers.get(dead_letter.REASON, "unknown")
         with self._lock:
@@ -167,8 +119,8 @@ class LiveView:
             labels = sorted({label for counts in self.buckets.values() for label in counts})
             return {
                 "seq": self._seq,
-                "connected": self.connected,
-                "error": self.error,
+                "connected": self.reader.connected,
+                "error": self.reader.error,
                 "topics": {"output": self.output_topic, "dead_letter": self.dead_letter_topic},
                 "records": [r for r in self.latest if r["seq"] > since],
                 "dead_letter_records": [r for r in self.recent_dead if r["seq"] > since],

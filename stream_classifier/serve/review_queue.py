@@ -13,16 +13,15 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import uuid
 
-from confluent_kafka import OFFSET_BEGINNING, KafkaException, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Message, Producer
 
 from stream_classifier.labels import LabelSetError
 from stream_classifier.observability import log
 from stream_classifier.serve.label_sets import LabelSetRegistry
 from stream_classifier.serve.metrics import ServeMetrics
+from stream_classifier.serve.topic_reader import TopicReader
 from stream_classifier.settings import KafkaSettings, ReviewQueueSettings
-from stream_classifier.stream.kafka_clients import read_only_consumer
 
 logger = logging.getLogger(__name__)
 
@@ -48,52 +47,32 @@ class ReviewQueue:
         self._lock = threading.Lock()
         self._answering = threading.Lock()  # one read-modify-write of a label set at a time
         self.items: dict[str, dict] = {}  # key -> candidate
-        self.connected = False
-        self.error: str | None = None
         self._producer: Producer | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="review-queue", daemon=True)
+        self.reader = TopicReader(
+            kafka, "review queue", [topic], OFFSET_BEGINNING, self._read, missing_hint=": the stream creates it"
+        )
+
+    @property
+    def connected(self) -> bool:
+        return self.reader.connected
+
+    @property
+    def error(self) -> str | None:
+        return self.reader.error
 
     def start(self) -> ReviewQueue:
-        self._thread.start()
+        self.reader.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(10)
+        self.reader.stop()
         if self._producer is not None:
             self._producer.flush(5)
 
     # ------------------------------------------------------------------ reader thread
-    def _run(self) -> None:
-        consumer = None
-        try:
-            consumer = read_only_consumer(self.kafka, f"sc-serve-review-{uuid.uuid4().hex[:8]}")
-            while not self._stop.is_set():
-                try:
-                    info = consumer.list_topics(self.topic, timeout=5).topics.get(self.topic)
-                    if info is not None and info.error is None and info.partitions:
-                        consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in info.partitions])
-                        break
-                    self.error = f"topic {self.topic} not found (yet): the stream creates it"
-                except KafkaException as exc:
-                    self.error = f"cannot reach Kafka: {exc}"
-                self._stop.wait(2.0)
-            else:
-                return
-            self.connected, self.error = True, None
-            log(logger, logging.INFO, "review queue reading", topic=self.topic)
-            while not self._stop.is_set():
-                for message in consumer.consume(500, timeout=0.5):
-                    if message.error() is None and message.key() is not None:
-                        self._apply(message.key().decode("utf-8", "replace"), message.value())
-        except Exception as exc:  # noqa: BLE001 - the page says so; the API keeps serving
-            self.error = f"review queue stopped: {exc!r}"
-            self.connected = False
-            log(logger, logging.ERROR, "review queue stopped", error=repr(exc))
-        finally:
-            if consumer is not None:
-                consumer.close()
+    def _read(self, message: Message) -> None:
+        if message.key() is not None:
+            self._apply(message.key().decode("utf-8", "replace"), message.value())
 
     def _apply(self, key: str, value: bytes | None) -> None:
         if value is None:
