@@ -32,7 +32,7 @@ def _emit(report: dict, text: str, args: argparse.Namespace) -> None:
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from stream_classifier.dlq import clients
     from stream_classifier.dlq.inspect import format_inspection, inspect_topic
-    from stream_classifier.dlq.reader import DeadLetterTopicError
+    from stream_classifier.stream.topic_snapshot import TopicReadError
 
     settings = _settings(args)
     if settings is None:
@@ -40,7 +40,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     consumer = clients.reader(settings)
     try:
         report = inspect_topic(consumer, args.topic or settings.topics.dead_letter, args.sample)
-    except (DeadLetterTopicError, KafkaException) as exc:
+    except (TopicReadError, KafkaException) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     finally:
@@ -51,8 +51,8 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 def _cmd_replay(args: argparse.Namespace) -> int:
     from stream_classifier.dlq import clients
-    from stream_classifier.dlq.reader import DeadLetterTopicError
     from stream_classifier.dlq.replay import ReplayError, format_replay, replay
+    from stream_classifier.stream.topic_snapshot import TopicReadError
 
     settings = _settings(args)
     if settings is None:
@@ -71,7 +71,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             from_beginning=args.from_beginning,
             dry_run=args.dry_run,
         )
-    except (ReplayError, DeadLetterTopicError, KafkaException) as exc:
+    except (ReplayError, TopicReadError, KafkaException) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     _emit(report.as_dict(), format_replay(report), args)

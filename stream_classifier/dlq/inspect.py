@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 
 from stream_classifier.dlq.headers import DeadLetter
-from stream_classifier.dlq.reader import read, snapshot
+from stream_classifier.stream.topic_snapshot import read, snapshot
 
 PREVIEW_CHARS = 120
 
@@ -36,7 +36,7 @@ def inspect_topic(consumer, topic: str, sample_per_reason: int = 3) -> dict:
     replayed: dict[str, Counter[int]] = defaultdict(Counter)
     samples: dict[str, list[dict]] = defaultdict(list)
     sources: Counter[str] = Counter()
-    for dead in read(consumer, snap):
+    for dead in map(DeadLetter.from_message, read(consumer, snap)):
         by_reason[dead.reason] += 1
         replayed[dead.reason][dead.replay_count] += 1
         sources[dead.source_topic or "?"] += 1

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from stream_classifier.dlq.headers import DeadLetter, replay_headers
-from stream_classifier.dlq.reader import read, snapshot
+from stream_classifier.stream.topic_snapshot import read, snapshot
 
 
 class ReplayError(RuntimeError):
@@ -102,7 +102,7 @@ def replay(
             if err is not None:
                 failures.append(err.str())
 
-        for dead in read(data, snap):
+        for dead in map(DeadLetter.from_message, read(data, snap)):
             if dead.reason not in cursors:
                 continue
             if dead.offset < cursors[dead.reason].get(dead.partition, 0):

@@ -107,9 +107,9 @@ def from_topic(settings, topic: str, max_texts: int, timeout: float = 30.0) -> O
     its input (`input.*`), by a consumer of a group of its own that commits nothing."""
     from confluent_kafka import KafkaException
 
-    from stream_classifier.dlq.reader import DeadLetterTopicError, read, snapshot
     from stream_classifier.records import Decoded, decode_value
     from stream_classifier.stream.kafka_clients import read_only_consumer
+    from stream_classifier.stream.topic_snapshot import TopicReadError, read, snapshot
 
     consumer = read_only_consumer(
         settings.kafka, f"{settings.kafka.group_id}.distill-{uuid.uuid4().hex[:8]}", **{"enable.partition.eof": True}
@@ -119,16 +119,15 @@ def from_topic(settings, topic: str, max_texts: int, timeout: float = 30.0) -> O
     try:
         snap = snapshot(consumer, topic, timeout=timeout)
         for record in read(consumer, snap, idle_timeout=timeout):
-            decoded = decode_value(record.value, settings.input)
+            decoded = decode_value(record.value(), settings.input)
             if isinstance(decoded, Decoded):
                 rows.append(decoded.text)
             else:
                 skipped[decoded.reason.value] = skipped.get(decoded.reason.value, 0) + 1
             if len(rows) >= max_texts * 2:  # repeats and other languages are dropped below
                 break
-    except DeadLetterTopicError as exc:  # the reader's own error, whatever the topic
-        why = str(exc).split(": ", 1)[-1]
-        raise DistillInputError(f"topic {topic!r} on {settings.kafka.bootstrap_servers}: {why}") from exc
+    except TopicReadError as exc:
+        raise DistillInputError(f"topic {topic!r} on {settings.kafka.bootstrap_servers}: {exc.why}") from exc
     except KafkaException as exc:
         raise DistillInputError(f"topic {topic!r} on {settings.kafka.bootstrap_servers}: {exc}") from exc
     finally:

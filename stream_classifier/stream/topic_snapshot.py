@@ -1,4 +1,5 @@
-"""Read a dead-letter topic from given offsets up to its end as it was when reading began."""
+"""Read a topic from given offsets up to its end as it was when reading began: the dead-letter tools
+(inspect, replay) and `model distill --topic`."""
 
 from __future__ import annotations
 
@@ -6,13 +7,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
-
-from stream_classifier.dlq.headers import DeadLetter
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 
-class DeadLetterTopicError(RuntimeError):
-    pass
+class TopicReadError(RuntimeError):
+    def __init__(self, topic: str, why: str):
+        super().__init__(f"topic {topic!r}: {why}")
+        self.why = why
 
 
 @dataclass
@@ -27,7 +28,7 @@ def partitions_of(consumer: Consumer, topic: str, timeout: float) -> list[int]:
     described = metadata.topics.get(topic)
     if described is None or described.error is not None:
         why = described.error.str() if described is not None and described.error else "not found"
-        raise DeadLetterTopicError(f"topic {topic!r}: {why}")
+        raise TopicReadError(topic, why)
     return sorted(described.partitions)
 
 
@@ -42,9 +43,9 @@ def snapshot(consumer: Consumer, topic: str, start: dict[int, int] | None = None
     return Snapshot(topic, starts, ends)
 
 
-def read(consumer: Consumer, snap: Snapshot, idle_timeout: float = 30.0) -> Iterator[DeadLetter]:
+def read(consumer: Consumer, snap: Snapshot, idle_timeout: float = 30.0) -> Iterator[Message]:
     """Every record in [start, end) of each partition; records written meanwhile are left for later,
-    so a replay never reads the dead letters it causes. The consumer reads read_committed, so the
+    so a dead-letter replay never reads the dead letters it causes. The consumer reads read_committed, so the
     aborted dead letters of exactly-once transactions are not read."""
     pending = {p for p in snap.ends if snap.starts[p] < snap.ends[p]}
     if not pending:
@@ -68,15 +69,15 @@ def read(consumer: Consumer, snap: Snapshot, idle_timeout: float = 30.0) -> Iter
                 raise KafkaException(err)
             if partition not in pending or message.offset() >= snap.ends[partition]:
                 continue
-            yield DeadLetter.from_message(message)
+            yield message
             if message.offset() + 1 >= snap.ends[partition]:
                 pending.discard(partition)
         if messages:
             last_progress = time.monotonic()
         elif time.monotonic() - last_progress > idle_timeout:
-            raise DeadLetterTopicError(
-                f"{snap.topic}: no record for {idle_timeout:.0f}s before the end offsets "
-                f"{snap.ends} (an open transaction?)"
+            raise TopicReadError(
+                snap.topic,
+                f"no record for {idle_timeout:.0f}s before the end offsets {snap.ends} (an open transaction?)",
             )
         # control records (transaction markers) take offsets too: the position tells when they are passed
         for tp in consumer.position([TopicPartition(snap.topic, p) for p in list(pending)]):
