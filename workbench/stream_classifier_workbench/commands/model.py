@@ -120,7 +120,7 @@ def _distill_arguments(di: argparse.ArgumentParser) -> None:
         "--lr",
         type=float,
         default=_recipe_default("lr"),
-        help="peak learning rate (AdamW, linear warm-up and decay; docs/distillation.md: 6e-4 for English)",
+        help="peak learning rate (AdamW, linear warm-up and decay; docs/distillation.md: 1e-3 to 1.5e-3 for English)",
     )
     di.add_argument(
         "--max-texts", type=int, default=_recipe_default("max_texts"), help="the most texts taken from the corpus"
