@@ -286,7 +286,8 @@ class DeliverySettings(Strict):
         gt=0,
         description="The commit watchdog: a partition whose committable offset stays ahead of its committed "
         "offset this long without a successful commit (at-least-once) or transaction "
-        "(exactly-once) ends the process with exit code 5 after one bounded synchronous retry. "
+        "(exactly-once), or an asynchronous commit without a result this long (at-least-once), ends "
+        "the process with exit code 5 after one bounded synchronous retry. "
         "It must be longer than delivery.commit_interval_s.",
     )
     transaction_timeout_ms: int = Field(

@@ -24,6 +24,9 @@ class AtLeastOnce(DeliveryMode):
     def __init__(self, state: LoopState):
         super().__init__(state)
         self.commit_outstanding = False  # an asynchronous commit whose result has not come back
+        self.outstanding_since: float | None = None  # when it was sent (self.clock)
+        self.outstanding_offsets: list[TopicPartition] = []
+        self.clock = time.monotonic
         self.failed_partitions: set[TopicPartitionKey] = set()
 
     def start(self, consumer, clients) -> None:
@@ -149,12 +152,17 @@ class AtLeastOnce(DeliveryMode):
             self._commit_result(None, committed if committed is not None else offsets)
         else:
             self.commit_outstanding = True
+            self.outstanding_since, self.outstanding_offsets = self.clock(), offsets
 
     def on_commit_result(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
         """librdkafka's on_commit callback, served by consume(): asynchronous commits only (a
         synchronous commit returns its own result)."""
-        self.commit_outstanding = False
+        self._forget_outstanding()
         self._commit_result(err, partitions)
+
+    def _forget_outstanding(self) -> None:
+        self.commit_outstanding = False
+        self.outstanding_since, self.outstanding_offsets = None, []
 
     def _commit_result(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
         """The result of a commit, synchronous or not (partitions carry their own errors)."""
@@ -203,7 +211,13 @@ class AtLeastOnce(DeliveryMode):
         """A partition behind its committable offset for longer than delivery.commit_stall_timeout_s
         gets one synchronous commit bounded by flush_timeout_s; if that fails too, /healthz turns
         unhealthy and the process exits 5. Nothing is lost: a restart replays from the committed
-        offsets."""
+        offsets.
+
+        An asynchronous commit without a result for as long is a stall too, even when no partition
+        is behind. In one CI run, after a broker restart, the commit in flight had no result 300 s
+        later and the process held no partition any more, so nothing was behind and the loop sat
+        idle; librdkafka starts no fetcher for a new assignment while one of its commits is
+        outstanding (rdkafka_assignment.c), so waiting would not end it."""
         state = self.state
         held = state.guard.held_from()
         for tp in state.assignment:
@@ -211,10 +225,15 @@ class AtLeastOnce(DeliveryMode):
                 tp, state.tracker.committable(tp, held.get(tp)), state.last_committed.get(tp, -1), now
             )
         stalls = state.watchdog.stalled(now)
-        if not stalls:
+        unanswered = self._unanswered_commit(now)
+        if not stalls and unanswered is None:
             return
-        self._report_stalls(stalls)
-        if self._commit_bounded(stalls):
+        if stalls:
+            self._report_stalls(stalls)
+        if unanswered is not None:
+            log(logger, logging.WARNING, "commit watchdog: an asynchronous commit has no result", detail=unanswered)
+            stalls = stalls or state.watchdog.behind(now)
+        if stalls and self._commit_bounded(stalls):
             self.metrics.commit_stalls.labels(outcome="recovered").inc(len(stalls))
             log(
                 logger,
@@ -223,7 +242,18 @@ class AtLeastOnce(DeliveryMode):
                 partitions=[s.describe() for s in stalls],
             )
             return
-        self._stalled(stalls)
+        self._stalled(stalls, also=unanswered)
+
+    def _unanswered_commit(self, now: float) -> str | None:
+        """The asynchronous commit in flight, described, once it has waited past the stall timeout."""
+        if not self.commit_outstanding or self.outstanding_since is None:
+            return None
+        waited = now - self.outstanding_since
+        if waited <= self.settings.delivery.commit_stall_timeout_s:
+            return None
+        sent = ", ".join(f"{tp.topic}[{tp.partition}]@{tp.offset}" for tp in self.outstanding_offsets)
+        assigned = ", ".join(f"{t}[{p}]" for t, p in sorted(self.state.assignment)) or "none"
+        return f"an asynchronous commit ({sent}) has had no result for {waited:.0f}s; assigned: {assigned}"
 
     def _commit_bounded(self, stalls: list[Stall]) -> bool:
         """One synchronous commit of the stalled partitions, given up after flush_timeout_s."""
@@ -245,7 +275,7 @@ class AtLeastOnce(DeliveryMode):
         if recovered:
             # the asynchronous commit it replaces has been waiting longer than librdkafka keeps a
             # commit waiting for a coordinator (session.timeout.ms): periodic commits go on
-            self.commit_outstanding = False
+            self._forget_outstanding()
         return recovered
 
     # ------------------------------------------------------------------ rebalance

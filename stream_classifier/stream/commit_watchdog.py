@@ -51,8 +51,8 @@ class CommitWatchdog:
         self.positions.pop(tp, None)
 
     def stalled(self, now: float) -> list[Stall]:
-        return [
-            Stall(tp, *self.positions[tp], now - since)
-            for tp, since in sorted(self.behind_since.items())
-            if now - since > self.timeout_s
-        ]
+        return [stall for stall in self.behind(now) if stall.behind_s > self.timeout_s]
+
+    def behind(self, now: float) -> list[Stall]:
+        """Every partition behind its committable offset, however briefly."""
+        return [Stall(tp, *self.positions[tp], now - since) for tp, since in sorted(self.behind_since.items())]

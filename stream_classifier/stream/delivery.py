@@ -147,10 +147,10 @@ class DeliveryMode(ABC):
             log(logger, logging.WARNING, "producer flush timed out", undelivered=remaining)
 
     # -- shared by both modes
-    def _stalled(self, stalls: list[Stall]) -> None:
-        self.metrics.commit_stalls.labels(outcome="exit").inc(len(stalls))
+    def _stalled(self, stalls: list[Stall], also: str | None = None) -> None:
+        self.metrics.commit_stalls.labels(outcome="exit").inc(max(len(stalls), 1))
         self.state.health.commit_stalled = True
-        raise CommitStalled("; ".join(s.describe() for s in stalls))
+        raise CommitStalled("; ".join([s.describe() for s in stalls] + ([also] if also else [])))
 
     def _report_stalls(self, stalls: list[Stall]) -> None:
         log(

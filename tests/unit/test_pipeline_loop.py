@@ -204,6 +204,32 @@ def test_a_stalled_loop_exits_5_without_another_commit():
     assert [sync for _, sync in consumer.commits].count(False) == 1, "only the watchdog's bounded retry"
 
 
+def test_an_unanswered_commit_gets_the_bounded_retry_before_any_partition_has_stalled(alo):
+    alo.delivery.clock = lambda: 1000.0
+    deliver(alo, range(0, 5))
+    alo.delivery.commit(wait=False)  # its result never comes
+    alo.delivery.watch_commits(now=1059.0)  # the first look at the partition: behind for 0 s
+    assert alo.consumer.commits == [([("in", 0, 5)], True)]
+    alo.delivery.watch_commits(now=1061.0)  # the partition is behind for 2 s, the commit unanswered for 61 s
+    assert alo.consumer.commits[-1] == ([("in", 0, 5)], False)
+    assert alo.state.last_committed[P0] == 5 and not alo.delivery.commit_outstanding
+    assert not alo.health.commit_stalled
+
+
+def test_an_unanswered_commit_is_a_stall_after_the_partitions_are_lost(alo):
+    """librdkafka starts no fetcher for a new assignment while a commit of its own is outstanding:
+    with nothing assigned the loop has nothing to watch but that commit."""
+    alo.delivery.clock = lambda: 1000.0
+    deliver(alo, range(0, 5))
+    alo.delivery.commit(wait=False)
+    alo.consumer.revoke([P0], lost=True)
+    alo.delivery.watch_commits(now=1059.0)
+    with pytest.raises(CommitStalled, match=r"commit \(in\[0\]@5\) has had no result for 61s; assigned: none"):
+        alo.delivery.watch_commits(now=1061.0)
+    assert alo.health.commit_stalled and not alo.health.live()
+    assert [sync for _, sync in alo.consumer.commits].count(False) == 0, "nothing was left to commit"
+
+
 # ---------------------------------------------------------------- exactly-once
 def test_one_transaction_per_batch_holds_its_records_and_its_offsets():
     pipeline, clients, consumer = started("exactly_once")
