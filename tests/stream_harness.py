@@ -124,8 +124,9 @@ class ClassifierProcess:
             self.proc.kill()
             self.proc.wait(10)
 
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+    def log_tail(self, lines: int = 40, skip: str | None = None) -> str:
+        kept = [line for line in self.log_path.read_text(errors="replace").splitlines() if not skip or skip not in line]
+        return "\n".join(kept[-lines:])
 
     def stack_dump(self) -> str:
         """Every thread's Python stack (and native frames) of the running process, by py-spy."""
@@ -155,7 +156,9 @@ class ClassifierProcess:
         state = "running" if self.proc.poll() is None else f"exited with {self.proc.returncode}"
         return (
             f"--- classifier pid {self.proc.pid} ({state})\n--- /metrics\n{metrics}\n"
-            f"--- log tail\n{self.log_tail(log_lines)}\n--- stack dump\n{self.stack_dump()}"
+            # a broker that is down fills the log with refused reconnects; what the loop did is the rest
+            f"--- log tail (without 'Connection refused')\n{self.log_tail(log_lines, skip='Connection refused')}\n"
+            f"--- stack dump\n{self.stack_dump()}"
         )
 
 

@@ -152,6 +152,28 @@ def wait_all_committed(bootstrap: str, group: str, topic: str, timeout: float, p
         wait_until(done, timeout, f"committed offsets of {group} did not reach the end offsets of {topic}", interval=1)
 
 
+EXIT_COMMIT_STALLED = 5
+
+
+def wait_all_committed_or_one_watchdog_restart(rig, proc: ClassifierProcess, settings: dict, timeout: float):
+    """Wait until the group's offsets reach the end. A process that the commit watchdog ends
+    (exit 5: a commit librdkafka never answered) is started again once, as an orchestrator
+    would, and must finish; any other exit, or a second stall, fails the test. Returns the process
+    that finished and how many restarts it took (0 or 1)."""
+    deadline = time.monotonic() + timeout
+    restarts = 0
+    while True:
+        try:
+            wait_all_committed(rig.bootstrap, rig.group, rig.input, max(1.0, deadline - time.monotonic()), proc)
+            return proc, restarts
+        except AssertionError:
+            if restarts or proc.proc.poll() != EXIT_COMMIT_STALLED:
+                raise
+            assert "commits stalled: stopping" in proc.log_path.read_text(), proc.log_tail()
+            restarts += 1
+            proc = rig.start(settings)
+
+
 @dataclass
 class Figures:
     """What a fault test reports: printed, and appended as one JSON line for docs/reliability.md and soak."""
