@@ -12,13 +12,18 @@ import pytest
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 from conftest import local_cluster
-from faults import Figures, numbered_inputs, output_high_watermark, wait_all_committed, wait_until
+from faults import (
+    EXIT_COMMIT_STALLED,
+    Figures,
+    numbered_inputs,
+    output_high_watermark,
+    wait_all_committed,
+    wait_until,
+)
 from kafka_helpers import Topics, unique_name
 from stream_harness import produce
 
 pytestmark = pytest.mark.kafka
-
-EXIT_COMMIT_STALLED = 5
 
 
 def group_coordinator(bootstrap: str, group: str) -> int:
