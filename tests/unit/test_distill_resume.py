@@ -130,3 +130,46 @@ def test_a_checkpoint_exports_the_student_trained_so_far(tmp_path):
     # a run stopped where its checkpoint already is trains nothing more
     assert train(work, 2, recipe, "cpu", stop_at=5) is None
     assert torch.load(work.checkpoint(2), weights_only=False)["step"] == 5
+
+
+def test_the_label_loss_is_zero_at_the_teacher_and_grows_along_what_tells_labels_apart():
+    from stream_classifier_workbench.training.distill import label_divergence
+
+    torch.manual_seed(0)
+    anchors = torch.nn.functional.normalize(torch.randn(6, 32), dim=-1)
+    teacher = torch.nn.functional.normalize(torch.randn(4, 32), dim=-1)
+    assert abs(label_divergence(teacher, teacher, anchors, 0.05).item()) < 1e-6
+    # the same cosine to the teacher, moved once along the anchors and once across them
+    across = torch.linalg.svd(anchors, full_matrices=True).Vh[-1]  # orthogonal to every anchor
+    along = anchors[0] - anchors[1]
+    moved = [torch.nn.functional.normalize(teacher + 0.2 * d / d.norm(), dim=-1) for d in (along, across)]
+    assert label_divergence(moved[0], teacher, anchors, 0.05) > 10 * label_divergence(moved[1], teacher, anchors, 0.05)
+
+
+def test_a_label_weight_trains_against_the_label_texts_and_needs_them(tmp_path):
+    import pytest
+
+    from stream_classifier_workbench.training.operator_texts import DistillInputError
+
+    recipe = Recipe(held_out=16, epochs=1, batch=8, checkpoint_every=100, max_tokens=16, label_weight=1.0)
+    work = _tiny_work(tmp_path / "w")
+    with pytest.raises(DistillInputError, match="label weight needs label sets"):
+        train(work, 2, recipe, "cpu")
+    corpus = json.loads(work.texts.read_text())
+    corpus["label_texts"] = corpus["texts"][20:26]
+    work.texts.write_text(json.dumps(corpus))
+    train(work, 2, recipe, "cpu")
+    assert json.loads((work.root / "trained-L2.json").read_text())["steps"] > 0
+
+
+def test_a_checkpoint_from_before_the_label_loss_resumes(tmp_path, capsys):
+    recipe = Recipe(held_out=16, epochs=2, batch=8, checkpoint_every=100, max_tokens=16)
+    work = _tiny_work(tmp_path / "w")
+    assert train(work, 2, recipe, "cpu", stop_at=5) is None
+    saved = torch.load(work.checkpoint(2), weights_only=False)
+    for field in ("label_weight", "label_temperature"):
+        del saved["recipe"][field]
+    torch.save(saved, work.checkpoint(2))
+    capsys.readouterr()
+    train(work, 2, recipe, "cpu")
+    assert "resuming L2 at step 5/" in capsys.readouterr().err

@@ -138,6 +138,7 @@ def run_distill_sweep(
     measure_epochs: list[int],
     seed: int = 13,
     lr: float | None = None,
+    label_weight: float = 0.0,
     device: str = "auto",
     set_names: list[str] | None = None,
     progress=lambda m: None,
@@ -153,6 +154,8 @@ def run_distill_sweep(
     report = _load(out)
     sets = load_all(set_names)
     settings = {"domain": domain, "epochs": epochs, "seed": seed, "lr": lr, "sets": [data.name for data in sets]}
+    if label_weight:
+        settings["label_weight"] = label_weight
     if {"lr": LR_BEFORE_THE_OPTION, **report.get("settings", settings)} != settings:
         raise ValueError(f"{out / REPORT} holds a sweep with other settings ({report['settings']}): use another --out")
     report["settings"] = settings
@@ -174,7 +177,7 @@ def run_distill_sweep(
     done = {(p["texts"], p["layers"], p["epochs"]) for p in report["points"]}
     for size in sizes:
         work = distill.Work(work_root / f"sweep-{domain}-seed{seed}-{size}")
-        recipe = distill.Recipe(seed=seed, epochs=epochs, lr=lr)
+        recipe = distill.Recipe(seed=seed, epochs=epochs, lr=lr, label_weight=label_weight)
         if all((size, k, e) in done for k in layers for e in measure_epochs):
             continue
         started = time.perf_counter()

@@ -154,6 +154,12 @@ def _distill_arguments(bd: argparse.ArgumentParser) -> None:
     bd.add_argument(
         "--lr", type=float, default=Recipe().lr, help="peak learning rate (AdamW, linear warm-up and decay)"
     )
+    bd.add_argument(
+        "--label-weight",
+        type=float,
+        default=Recipe().label_weight,
+        help="weight of the loss on the domain's label sets (model distill --label-weight)",
+    )
     bd.add_argument("--sets", help="model quality's sets to score, comma-separated (default: all five)")
     bd.set_defaults(func=_distill)
 
@@ -174,6 +180,7 @@ def _distill(args: argparse.Namespace) -> int:
         "--sizes: at least 1,000 texts each" if any(s < 1000 for s in sizes) else "",
         "--layers: between 1 and 12" if any(k < 1 or k > 12 for k in layers) else "",
         f"--lr: {LR_RANGE}" if not lr_in_range(args.lr) else "",
+        "--label-weight: between 0 and 100" if not 0 <= args.label_weight <= 100 else "",
         f"--measure-epochs: between 1 and --epochs ({args.epochs})"
         if any(e < 1 or e > args.epochs for e in measured)
         else "",
@@ -206,6 +213,7 @@ def _sweep(args: argparse.Namespace, out: Path, sizes: list[int], layers: list[i
         measured,
         seed=args.seed,
         lr=args.lr,
+        label_weight=args.label_weight,
         device=args.device,
         set_names=[name for name in args.sets.split(",") if name] if args.sets else None,
         progress=_progress,

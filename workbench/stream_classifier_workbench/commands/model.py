@@ -123,6 +123,13 @@ def _distill_arguments(di: argparse.ArgumentParser) -> None:
         help="peak learning rate (AdamW, linear warm-up and decay; docs/distillation.md: 1e-3 to 1.5e-3 for English)",
     )
     di.add_argument(
+        "--label-weight",
+        type=float,
+        default=_recipe_default("label_weight"),
+        help="weight of a loss on the served label sets: the two models' softmaxes over the teacher's vectors "
+        "of their texts (0: none; docs/distillation.md)",
+    )
+    di.add_argument(
         "--max-texts", type=int, default=_recipe_default("max_texts"), help="the most texts taken from the corpus"
     )
     di.add_argument(
@@ -187,10 +194,13 @@ def _distill(args: argparse.Namespace) -> int:
         raise StartupError("--layers", f"{args.layers}: between 1 and 12 (the teacher's layers)")
     if not lr_in_range(args.lr):
         raise StartupError("--lr", f"{args.lr}: {LR_RANGE}")
+    if not 0 <= args.label_weight <= 100:
+        raise StartupError("--label-weight", f"{args.label_weight}: between 0 and 100")
     if args.max_texts < operator_texts.MIN_TEXTS:
         raise StartupError("--max-texts", f"{args.max_texts}: at least {operator_texts.MIN_TEXTS}")
     stages = tuple(s for s in args.stages.split(",") if s)
     recipe = Recipe(seed=args.seed, epochs=args.epochs or (4 if own_texts else 8), max_texts=args.max_texts, lr=args.lr)
+    recipe = replace(recipe, label_weight=args.label_weight)
     name = args.name or student_name(args.layers)
     cache = model_cache_root()
     work = Path(args.work) if args.work else cache / "distill-work" / (args.name or "")

@@ -24,6 +24,7 @@ class Corpus:
     texts: list[str]
     sources: list[dict]
     evaluation_texts_dropped: int | None  # None: the evaluation sets could not be read to check
+    label_texts: tuple[str, ...] = ()  # the served label sets' texts among them: `Recipe.label_weight`'s anchors
 
     @property
     def sha256(self) -> str:
@@ -115,4 +116,4 @@ def stream_corpus(
         },
         source_entry(labels),
     ]
-    return Corpus(texts, sources, dropped)
+    return Corpus(texts, sources, dropped, tuple(labels.texts))

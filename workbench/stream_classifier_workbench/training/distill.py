@@ -5,7 +5,9 @@ copied), and the teacher's word embeddings for the trimmed vocabulary (`vocab_tr
 stay the exact 4-bit values of the image. Everything else is trained to reproduce the teacher's
 normalised fp32 sentence embeddings ("query: " + text, mean pooling) on unlabeled text
 (`distill_corpus`): a cosine loss per text plus the squared error between the two models'
-in-batch similarity matrices, which is what zero-shot labelling compares.
+in-batch similarity matrices, which is what zero-shot labelling compares; with a label weight, also
+the divergence of the two models' softmaxes over the teacher's vectors of the served label sets' texts
+(`label_divergence`).
 
 Stages, each resumable, in a work directory (default: the model cache's distill-work/):
 
@@ -53,6 +55,8 @@ class Recipe:
     warmup: float = 0.05
     max_tokens: int = 128
     relation_weight: float = 1.0
+    label_weight: float = 0.0  # KL between the two models' softmaxes over the teacher's label-text vectors
+    label_temperature: float = 0.05
     checkpoint_every: int = 500
 
 
@@ -172,6 +176,7 @@ def prepare(work: Work, recipe: Recipe, corpus: Corpus | None = None) -> None:
                 "sources": corpus.sources,
                 "evaluation_texts_dropped": corpus.evaluation_texts_dropped,
                 "sha256": corpus.sha256,
+                "label_texts": list(corpus.label_texts),
                 "texts": corpus.texts,
             },
             ensure_ascii=False,
@@ -347,6 +352,25 @@ def targets(work: Work, recipe: Recipe, device_name: str = "auto", chunk: int = 
 # ---------------------------------------------------------------- train
 
 
+def label_rows(work: Work, texts: list[str]) -> list[int]:
+    """The rows of the served label sets' names, descriptions and examples: the anchors of the label loss."""
+    wanted = set(json.loads(work.texts.read_text(encoding="utf-8")).get("label_texts", []))
+    rows = [i for i, text in enumerate(texts) if text in wanted]
+    if not rows:
+        raise DistillInputError(f"a label weight needs label sets in the corpus; {work.root} holds none")
+    return rows
+
+
+def label_divergence(student, teacher, anchors, temperature: float):
+    """KL(teacher || student) of the softmax over the anchors' cosines: what a zero-shot label set compares,
+    so an error along a direction that tells two labels apart costs more than one that tells none."""
+    import torch
+
+    goal = torch.softmax(teacher @ anchors.T / temperature, dim=-1)
+    guess = torch.log_softmax(student.float() @ anchors.T / temperature, dim=-1)
+    return (goal * (torch.log(goal.clamp_min(1e-12)) - guess)).sum(-1).mean()
+
+
 def train(
     work: Work, layers: int, recipe: Recipe, device_name: str = "auto", stop_at: int | None = None
 ) -> Path | None:
@@ -380,7 +404,7 @@ def train(
     checkpoint = work.checkpoint(layers)
     if checkpoint.exists():
         saved = torch.load(checkpoint, map_location=device, weights_only=False)
-        if saved["recipe"] == asdict(recipe):
+        if {**asdict(Recipe()), **saved["recipe"]} == asdict(recipe):  # a field added since keeps its default
             student.load_state_dict(saved["model"], strict=False)  # all but the frozen word embeddings
             optimizer.load_state_dict(saved["optimizer"])
             scheduler.load_state_dict(saved["scheduler"])
@@ -393,6 +417,7 @@ def train(
             say(f"{checkpoint.name} is from another recipe: starting over")
 
     target = torch.from_numpy(goal).to(device)
+    anchors = target[label_rows(work, texts)] if recipe.label_weight > 0 else None
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
 
     def save_checkpoint() -> None:
@@ -427,6 +452,8 @@ def train(
         cosine = (emb * goal_rows).sum(-1)
         relation = ((emb @ emb.T - goal_rows @ goal_rows.T) ** 2).mean()
         loss = (1 - cosine).mean() + recipe.relation_weight * relation
+        if anchors is not None:
+            loss = loss + recipe.label_weight * label_divergence(emb, goal_rows, anchors, recipe.label_temperature)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -546,7 +573,8 @@ def package(work: Work, layers: int, out_dir: Path, name: str | None = None) -> 
         "teacher_layers": picked_layers(layers),
         "recipe": training["recipe"],
         "loss": "1 - cosine(student, teacher) + relation_weight * mean squared error of the in-batch "
-        "similarity matrices; word embeddings frozen",
+        "similarity matrices + label_weight * KL of the softmaxes (label_temperature) over the teacher's "
+        "vectors of the label sets' texts; word embeddings frozen",
         "corpus": {
             "texts": len(corpus["texts"]),
             "sources": corpus["sources"],
