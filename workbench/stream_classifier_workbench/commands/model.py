@@ -119,8 +119,8 @@ def _distill_arguments(di: argparse.ArgumentParser) -> None:
     di.add_argument(
         "--lr",
         type=float,
-        default=_recipe_default("lr"),
-        help="peak learning rate (AdamW, linear warm-up and decay; docs/distillation.md: 1e-3 to 1.5e-3 for English)",
+        help="peak learning rate (AdamW, linear warm-up and decay; default 1e-3 with --texts or --topic, 2e-4 for "
+        "the generic student; docs/distillation.md)",
     )
     di.add_argument(
         "--label-weight",
@@ -172,6 +172,7 @@ def _distill(args: argparse.Namespace) -> int:
     from stream_classifier_workbench.training.distill import (
         CORPUS_FILE,
         LR_RANGE,
+        OWN_TEXTS_LR,
         Recipe,
         distill,
         lr_in_range,
@@ -192,14 +193,15 @@ def _distill(args: argparse.Namespace) -> int:
         raise StartupError("--name", "weights written elsewhere (--out) need a --name, not the shipped student's")
     if args.layers < 1 or args.layers > 12:
         raise StartupError("--layers", f"{args.layers}: between 1 and 12 (the teacher's layers)")
-    if not lr_in_range(args.lr):
-        raise StartupError("--lr", f"{args.lr}: {LR_RANGE}")
+    lr = args.lr if args.lr is not None else (OWN_TEXTS_LR if own_texts else Recipe().lr)
+    if not lr_in_range(lr):
+        raise StartupError("--lr", f"{lr}: {LR_RANGE}")
     if not 0 <= args.label_weight <= 100:
         raise StartupError("--label-weight", f"{args.label_weight}: between 0 and 100")
     if args.max_texts < operator_texts.MIN_TEXTS:
         raise StartupError("--max-texts", f"{args.max_texts}: at least {operator_texts.MIN_TEXTS}")
     stages = tuple(s for s in args.stages.split(",") if s)
-    recipe = Recipe(seed=args.seed, epochs=args.epochs or (4 if own_texts else 8), max_texts=args.max_texts, lr=args.lr)
+    recipe = Recipe(seed=args.seed, epochs=args.epochs or (4 if own_texts else 8), max_texts=args.max_texts, lr=lr)
     recipe = replace(recipe, label_weight=args.label_weight)
     name = args.name or student_name(args.layers)
     cache = model_cache_root()
