@@ -106,6 +106,7 @@ def test_inputs_that_cannot_make_a_student_are_one_line_errors(kafka_bootstrap, 
         (["--texts", str(empty), "--name", "e5-small-zh-en-L3"], "--name: 'e5-small-zh-en-L3': a student's name"),
         (["--out", str(tmp_path / "w")], "--name: weights written elsewhere (--out) need a --name"),
         (["--texts", str(empty), "--name", "x", "--lr", "0.5"], "--lr: 0.5: above 0 and at most 0.01"),
+        (["--texts", str(empty), "--name", "x", "--label-weight", "-1"], "--label-weight: -1.0: between 0 and 100"),
     ]
     for args, says in cases:
         done = cli(env, "model", "distill", *args, timeout=120)
