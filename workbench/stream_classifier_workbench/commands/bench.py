@@ -171,7 +171,12 @@ def _numbers(text: str) -> list[int]:
 def _distill(args: argparse.Namespace) -> int:
     from stream_classifier_workbench.bench.distill_sweep import PLOT, REPORT, format_table
     from stream_classifier_workbench.datasets.labeled_sets import LOADERS
-    from stream_classifier_workbench.training.distill import LR_RANGE, lr_in_range
+    from stream_classifier_workbench.training.distill import (
+        LABEL_WEIGHT_RANGE,
+        LR_RANGE,
+        label_weight_in_range,
+        lr_in_range,
+    )
 
     sizes, layers, measured = _numbers(args.sizes), _numbers(args.layers), _numbers(args.measure_epochs)
     unknown_sets = sorted(set((args.sets or "").split(",")) - set(LOADERS) - {""})
@@ -180,7 +185,7 @@ def _distill(args: argparse.Namespace) -> int:
         "--sizes: at least 1,000 texts each" if any(s < 1000 for s in sizes) else "",
         "--layers: between 1 and 12" if any(k < 1 or k > 12 for k in layers) else "",
         f"--lr: {LR_RANGE}" if not lr_in_range(args.lr) else "",
-        "--label-weight: between 0 and 100" if not 0 <= args.label_weight <= 100 else "",
+        f"--label-weight: {LABEL_WEIGHT_RANGE}" if not label_weight_in_range(args.label_weight) else "",
         f"--measure-epochs: between 1 and --epochs ({args.epochs})"
         if any(e < 1 or e > args.epochs for e in measured)
         else "",

@@ -171,10 +171,12 @@ def _distill(args: argparse.Namespace) -> int:
     from stream_classifier_workbench.training.corpus import stream_corpus
     from stream_classifier_workbench.training.distill import (
         CORPUS_FILE,
+        LABEL_WEIGHT_RANGE,
         LR_RANGE,
         OWN_TEXTS_LR,
         Recipe,
         distill,
+        label_weight_in_range,
         lr_in_range,
         student_name,
     )
@@ -196,13 +198,18 @@ def _distill(args: argparse.Namespace) -> int:
     lr = args.lr if args.lr is not None else (OWN_TEXTS_LR if own_texts else Recipe().lr)
     if not lr_in_range(lr):
         raise StartupError("--lr", f"{lr}: {LR_RANGE}")
-    if not 0 <= args.label_weight <= 100:
-        raise StartupError("--label-weight", f"{args.label_weight}: between 0 and 100")
+    if not label_weight_in_range(args.label_weight):
+        raise StartupError("--label-weight", f"{args.label_weight}: {LABEL_WEIGHT_RANGE}")
     if args.max_texts < operator_texts.MIN_TEXTS:
         raise StartupError("--max-texts", f"{args.max_texts}: at least {operator_texts.MIN_TEXTS}")
     stages = tuple(s for s in args.stages.split(",") if s)
-    recipe = Recipe(seed=args.seed, epochs=args.epochs or (4 if own_texts else 8), max_texts=args.max_texts, lr=lr)
-    recipe = replace(recipe, label_weight=args.label_weight)
+    recipe = Recipe(
+        seed=args.seed,
+        epochs=args.epochs or (4 if own_texts else 8),
+        max_texts=args.max_texts,
+        lr=lr,
+        label_weight=args.label_weight,
+    )
     name = args.name or student_name(args.layers)
     cache = model_cache_root()
     work = Path(args.work) if args.work else cache / "distill-work" / (args.name or "")

@@ -142,13 +142,15 @@ SETS = {
 }
 
 
+RIGHT_FOR_REVIEW = {"negative": {"complaint", "suggestion"}, "positive": {"praise"}}
+
+
 def review_polarity(rows: list[Row], predicted: list[str], abstain_label: str | None) -> dict:
     """The target on the reviews: a negative review answered complaint or suggestion, a positive
     one praise, counted over the reviews the label set labels (not abstained), and the share labeled."""
-    right = {"negative": {"complaint", "suggestion"}, "positive": {"praise"}}
     pairs = [(r.polarity, p) for r, p in zip(rows, predicted) if r.source == "review"]
     labeled = [(polarity, p) for polarity, p in pairs if p != abstain_label]
-    correct = sum(p in right[polarity] for polarity, p in labeled)
+    correct = sum(p in RIGHT_FOR_REVIEW[polarity] for polarity, p in labeled)
     return {
         "reviews": len(pairs),
         "labeled": len(labeled),

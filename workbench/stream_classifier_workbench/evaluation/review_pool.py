@@ -20,13 +20,12 @@ import random
 import numpy as np
 
 from stream_classifier.labels import load_label_set
-from stream_classifier.model.engines import load_engine
+from stream_classifier.model.engines import abstentions, load_engine
 from stream_classifier.startup import model_dir
 from stream_classifier_workbench.datasets.evaluation_texts import evaluation_texts, normalized
-from stream_classifier_workbench.datasets.opinion_sets import split_of
+from stream_classifier_workbench.datasets.opinion_sets import RIGHT_FOR_REVIEW, split_of
 from stream_classifier_workbench.datasets.reviews import sentiment_corpus
 
-RIGHT = {"negative": ("complaint", "suggestion"), "positive": ("praise",)}
 SHARES = (0.8, 0.85, 0.9)
 
 
@@ -59,9 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     ordered = np.sort(scores, axis=1)
     margin = ordered[:, -1] - ordered[:, -2]
     top = [label_set.names[j] for j in scores.argmax(axis=1)]
-    right = np.array([label in RIGHT[polarity] for (polarity, _), label in zip(reviews, top)])
-    rule = label_set.abstain
-    labeled = margin >= (rule.min_margin if rule and rule.min_margin is not None else 0.0)
+    right = np.array([label in RIGHT_FOR_REVIEW[polarity] for (polarity, _), label in zip(reviews, top)])
+    labeled = ~abstentions(scores, label_set)
     print(
         f"{label_set.version} on {len(reviews)} design-side reviews in no evaluation set: "
         f"{right[labeled].mean():.1%} right of the {labeled.mean():.1%} labeled (its own abstain rule)"

@@ -71,6 +71,13 @@ def lr_in_range(lr: float) -> bool:
     return 0 < lr <= 0.01
 
 
+LABEL_WEIGHT_RANGE = "between 0 and 100"
+
+
+def label_weight_in_range(weight: float) -> bool:
+    return 0 <= weight <= 100
+
+
 def student_name(layers: int) -> str:
     return f"e5-small-zh-en-L{layers}"
 
