@@ -159,6 +159,10 @@ class Pipeline:
                 self._abandon()
             else:
                 self._shutdown(clean=code == EXIT_OK)
+                if code == EXIT_OK and self.state.fatal_error is not None:
+                    # the last commit failed or passed its deadline: a restart replays the uncommitted tail
+                    log(logger, logging.ERROR, "stopped without committing", error=self.state.fatal_error.str())
+                    code = EXIT_KAFKA
         return code
 
     def _shutdown(self, clean: bool) -> None:
@@ -172,20 +176,25 @@ class Pipeline:
                 self.guard.release_all()
             self.delivery.final_commit()
         finally:
-            self.consumer.close()
+            self._close_consumer()
             if self.review is not None:
                 self.review.close(self.settings.delivery.flush_timeout_s)
-            log(logger, logging.INFO, "stopped", clean=clean)
+            log(logger, logging.INFO, "stopped", clean=clean and self.state.fatal_error is None)
 
     def _abandon(self) -> None:
         """After a commit stall: no further commit (it just failed), close within a deadline, since
         closing waits for the stalled requests; the restart replays from the committed offsets."""
         self.delivery.flush()
+        self._close_consumer()
+        log(logger, logging.INFO, "stopped", clean=False)
+
+    def _close_consumer(self) -> None:
+        """Leave the group within delivery.flush_timeout_s: closing waits for the coordinator, which
+        may be gone for good (fault 8)."""
         try:
             call_with_deadline("close", self.settings.delivery.flush_timeout_s, self.consumer.close)
         except KafkaException as exc:
             log(logger, logging.WARNING, "closing the consumer did not finish", error=str(exc))
-        log(logger, logging.INFO, "stopped", clean=False)
 
     # ------------------------------------------------------------------ one turn of the loop
     def step(self) -> None:
@@ -341,8 +350,8 @@ class Pipeline:
         if not self.guard.tripped():  # after a trip, the window stays uncommitted (close revokes too)
             for tp in revoked:
                 self.guard.release_partition(tp)
-        # after a stall, closing must not wait on another commit
-        self.delivery.finish_revoke(revoked, commit=not self.health.commit_stalled)
+        # after a stall or a failed last commit, closing must not wait on another commit
+        self.delivery.finish_revoke(revoked, commit=not self.health.commit_stalled and self.state.fatal_error is None)
         self._forget(revoked)
         log(
             logger,

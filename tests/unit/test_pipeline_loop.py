@@ -4,12 +4,13 @@ with a fault: rebalances mid-batch, a failed delivery and its replay, the dead-l
 transaction abort and rewind, the commit watchdog."""
 
 import json
+import time
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
 from loop_stand_ins import make_pipeline
 
-from stream_classifier.exit_codes import EXIT_GUARD, EXIT_OK
+from stream_classifier.exit_codes import EXIT_GUARD, EXIT_KAFKA, EXIT_OK
 from stream_classifier.records import DeadLetterHeaders, OutputRecord
 from stream_classifier.stream.stops import CommitStalled
 
@@ -202,6 +203,22 @@ def test_a_stalled_loop_exits_5_without_another_commit():
     consumer.hold_sync_commit.set()
     assert pipeline.run_loop() == 5
     assert [sync for _, sync in consumer.commits].count(False) == 1, "only the watchdog's bounded retry"
+
+
+def test_a_stop_whose_last_commit_does_not_return_ends_within_its_deadline_and_exits_4():
+    """With the coordinator gone a synchronous commit waits for good (docs/reliability.md)."""
+    pipeline, clients, consumer = started(delivery={"flush_timeout_s": 0.2})
+    consumer.add("in", 0, texts(4))
+    consumer.assign([P0])
+    consumer.withhold_commit_results = True
+    steps(pipeline, 3)
+    consumer.hold_sync_commit.set()  # each synchronous commit takes 5 s
+    pipeline.request_stop()
+    began = time.monotonic()
+    assert pipeline.run_loop() == EXIT_KAFKA
+    assert time.monotonic() - began < 4
+    assert [asynchronous for _, asynchronous in consumer.commits].count(False) == 1
+    assert consumer.closed
 
 
 def test_an_unanswered_commit_gets_the_bounded_retry_before_any_partition_has_stalled(alo):
