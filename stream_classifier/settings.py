@@ -278,7 +278,7 @@ class DeliverySettings(Strict):
     flush_timeout_s: float = Field(
         default=30.0,
         gt=0,
-        description="The bound, in seconds, on a blocking Kafka call: a producer flush, a synchronous commit, "
+        description="The bound, in seconds, on a blocking Kafka call: a producer flush, the stop's synchronous commit, "
         "a transaction's commit or abort, closing the consumer.",
     )
     commit_stall_timeout_s: float = Field(
