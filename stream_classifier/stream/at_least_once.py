@@ -158,13 +158,7 @@ class AtLeastOnce(DeliveryMode):
         self.metrics.commit_requests.labels(trigger=trigger).inc()
         try:
             if wait and bounded:
-                committed = call_with_deadline(
-                    "commit",
-                    self.settings.delivery.flush_timeout_s,
-                    self.consumer.commit,
-                    offsets=offsets,
-                    asynchronous=False,
-                )
+                committed = self._commit_within_deadline(offsets)
             else:
                 committed = self.consumer.commit(offsets=offsets, asynchronous=not wait)
         except KafkaException as exc:
@@ -175,6 +169,12 @@ class AtLeastOnce(DeliveryMode):
         else:
             self.commit_outstanding = True
             self.outstanding_since, self.outstanding_offsets = self.clock(), offsets
+
+    def _commit_within_deadline(self, offsets: list[TopicPartition]) -> list[TopicPartition] | None:
+        """A synchronous commit given up after delivery.flush_timeout_s (a fatal _TIMED_OUT error)."""
+        return call_with_deadline(
+            "commit", self.settings.delivery.flush_timeout_s, self.consumer.commit, offsets=offsets, asynchronous=False
+        )
 
     def on_commit_result(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
         """librdkafka's on_commit callback, served by consume(): asynchronous commits only (a
@@ -282,13 +282,7 @@ class AtLeastOnce(DeliveryMode):
         offsets = [TopicPartition(s.partition[0], s.partition[1], s.committable) for s in stalls]
         self.metrics.commit_requests.labels(trigger="watchdog").inc()
         try:
-            committed = call_with_deadline(
-                "commit",
-                self.settings.delivery.flush_timeout_s,
-                self.consumer.commit,
-                offsets=offsets,
-                asynchronous=False,
-            )
+            committed = self._commit_within_deadline(offsets)
         except KafkaException as exc:
             self._commit_result(exc.args[0], offsets)
             return False
