@@ -109,6 +109,14 @@ def test_inputs_that_cannot_make_a_student_are_one_line_errors(kafka_bootstrap, 
         (["--out", str(tmp_path / "w")], "--name: weights written elsewhere (--out) need a --name"),
         (["--texts", str(empty), "--name", "x", "--lr", "0.5"], "--lr: 0.5: above 0 and at most 0.01"),
         (["--texts", str(empty), "--name", "x", "--label-weight", "-1"], "--label-weight: -1.0: between 0 and 100"),
+        (
+            ["--texts", str(empty), "--name", "x", "--start-from", "absent"],
+            "--start-from: absent: no student weights in",
+        ),
+        (
+            ["--texts", str(empty), "--name", "x", "--start-from", "e5-small-zh-en-L3", "--layers", "4"],
+            "--start-from: e5-small-zh-en-L3 has 3 layers, not the 4 of --layers",
+        ),
     ]
     for args, says in cases:
         done = cli(env, "model", "distill", *args, timeout=120)

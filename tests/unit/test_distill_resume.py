@@ -14,6 +14,7 @@ from stream_classifier_workbench.training.distill import (
     Recipe,
     Work,
     export_checkpoint,
+    package,
     picked_layers,
     student_init,
     targets,
@@ -173,3 +174,74 @@ def test_a_checkpoint_from_before_the_label_loss_resumes(tmp_path, capsys):
     capsys.readouterr()
     train(work, 2, recipe, "cpu")
     assert "resuming L2 at step 5/" in capsys.readouterr().err
+
+
+def _as_named_student(weights: dict, kept: np.ndarray, layers: int, name: str, cache) -> None:
+    """A student where `model distill --name` leaves one: the cache's distilled/NAME."""
+    from stream_classifier_workbench.building.vocab_trim import vocabulary_fingerprint
+
+    folder = cache / "distilled" / name
+    folder.mkdir(parents=True)
+    save_weights(folder / f"{name}.npz", weights, half=True)
+    manifest = {
+        "name": name,
+        "shape": {"layers": layers},
+        "vocabulary": {"kept_ids_sha256": vocabulary_fingerprint(kept)},
+        "files": {f"{name}.npz": "its sha-256"},
+        "corpus": {"texts": 96, "sha256": "its corpus"},
+    }
+    (folder / f"{name}.json").write_text(json.dumps(manifest))
+
+
+def _with_image_fields(work: Work) -> None:
+    """What `package` reads that the tiny teacher lacks: its word embeddings as Q4 blocks, the image's name."""
+    from stream_classifier_workbench.building.compact_weights import Q4
+
+    teacher = load_weights(work.teacher)
+    vocab, hidden = teacher["embeddings.word_embeddings.weight"].shape
+    blocks = np.random.default_rng(0).integers(0, 255, (vocab * hidden // 32, 18), dtype=np.uint8)
+    teacher["embeddings.word_embeddings.weight"] = Q4(blocks, (vocab, hidden))
+    save_weights(work.teacher, teacher)
+    shape = json.loads(work.shape.read_text())
+    work.shape.write_text(json.dumps({**shape, "teacher_image": "tiny.bin", "teacher_image_sha256": "0" * 64}))
+
+
+def test_a_student_started_from_another_starts_from_its_weights_and_must_fit_it(tmp_path, monkeypatch):
+    import pytest
+
+    from stream_classifier_workbench.training.operator_texts import DistillInputError
+
+    monkeypatch.setenv("SC_MODEL_CACHE", str(tmp_path / "cache"))
+    first = _tiny_work(tmp_path / "first")
+    np.save(first.kept, np.arange(45))
+    train(first, 2, Recipe(held_out=16, epochs=2, batch=8, checkpoint_every=100, max_tokens=16), "cpu")
+    source = {k: v + 0.5 for k, v in load_weights(first.trained(2)).items()}  # far from the teacher's layers
+    _as_named_student(source, np.load(first.kept), 2, "tiny-first", tmp_path / "cache")
+
+    second = Work(tmp_path / "second")
+    shutil.copytree(first.root, second.root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*-L2.*"))
+    still = Recipe(
+        held_out=16, epochs=1, batch=8, checkpoint_every=100, max_tokens=16, lr=1e-12, start_from="tiny-first"
+    )
+    train(second, 2, still, "cpu")
+    started = load_weights(second.trained(2))
+    assert started.keys() == source.keys()
+    for key in source:
+        np.testing.assert_allclose(started[key], source[key], atol=2e-3, err_msg=key)
+    assert json.loads((second.root / "trained-L2.json").read_text())["recipe"]["start_from"] == "tiny-first"
+    _with_image_fields(second)
+    package(second, 2, tmp_path / "out", "tiny-second")
+    manifest = json.loads((tmp_path / "out" / "tiny-second.json").read_text())
+    assert manifest["started_from"] == {
+        "name": "tiny-first",
+        "files": {"tiny-first.npz": "its sha-256"},
+        "corpus": {"texts": 96, "sha256": "its corpus"},
+    }
+
+    with pytest.raises(DistillInputError, match="tiny-first has 2 layers, not the 3 of --layers"):
+        train(second, 3, still, "cpu")
+    with pytest.raises(DistillInputError, match="absent: no student weights in"):
+        train(second, 2, Recipe(held_out=16, epochs=1, batch=8, max_tokens=16, start_from="absent"), "cpu")
+    np.save(second.kept, np.arange(1, 46))
+    with pytest.raises(DistillInputError, match="made on another vocabulary"):
+        train(second, 2, still, "cpu")

@@ -131,6 +131,13 @@ def _distill_arguments(di: argparse.ArgumentParser) -> None:
         "the generic student; docs/distillation.md)",
     )
     di.add_argument(
+        "--start-from",
+        metavar="NAME",
+        default="",
+        help="start from that student's weights (e5-small-zh-en-L3 or one made with --name, as many layers) "
+        "instead of the teacher's layers",
+    )
+    di.add_argument(
         "--label-weight",
         type=float,
         default=_recipe_default("label_weight"),
@@ -195,6 +202,7 @@ def _distill(args: argparse.Namespace) -> int:
         student_name,
     )
     from stream_classifier_workbench.training.operator_texts import DistillInputError
+    from stream_classifier_workbench.training.warm_start import start_manifest
 
     own_texts = bool(args.texts or args.topic)
     if args.name is not None and (not STUDENT_NAME.fullmatch(args.name) or args.name in NAMES):
@@ -221,6 +229,11 @@ def _distill(args: argparse.Namespace) -> int:
         raise StartupError("--label-weight", f"{args.label_weight}: {LABEL_WEIGHT_RANGE}")
     if args.max_texts < operator_texts.MIN_TEXTS:
         raise StartupError("--max-texts", f"{args.max_texts}: at least {operator_texts.MIN_TEXTS}")
+    if args.start_from:
+        try:
+            start_manifest(args.start_from, args.layers)
+        except DistillInputError as exc:
+            raise StartupError("--start-from", str(exc)) from exc
     stages = tuple(s for s in args.stages.split(",") if s)
     recipe = Recipe(
         seed=args.seed,
@@ -228,6 +241,7 @@ def _distill(args: argparse.Namespace) -> int:
         max_texts=args.max_texts,
         lr=lr,
         label_weight=args.label_weight,
+        start_from=args.start_from,
     )
     name = args.name or student_name(args.layers)
     cache = model_cache_root()

@@ -36,6 +36,7 @@ from stream_classifier_workbench.building.file_hash import sha256_file
 from stream_classifier_workbench.progress import ProgressBar
 from stream_classifier_workbench.training.corpus import Corpus
 from stream_classifier_workbench.training.operator_texts import DistillInputError
+from stream_classifier_workbench.training.warm_start import start_manifest, start_weights
 
 E5_PREFIX = "query: "
 TEACHER_LAYERS = 12
@@ -58,6 +59,7 @@ class Recipe:
     label_weight: float = 0.0  # KL between the two models' softmaxes over the teacher's label-text vectors
     label_temperature: float = 0.05
     checkpoint_every: int = 500
+    start_from: str = ""  # a student's name: its weights in place of the teacher's layers (`warm_start`)
 
 
 LR_RANGE = "above 0 and at most 0.01"
@@ -394,7 +396,10 @@ def train(
     texts = _texts(work)
     goal = targets(work, recipe, device_name)
     shape = json.loads(work.shape.read_text())
-    student = _bert(shape, layers, student_init(load_weights(work.teacher), layers)).to(device)
+    init = student_init(load_weights(work.teacher), layers)
+    if recipe.start_from:
+        init.update(start_weights(recipe.start_from, layers, np.load(work.kept)))
+    student = _bert(shape, layers, init).to(device)
     student.embeddings.word_embeddings.weight.requires_grad_(False)
     params = [p for p in student.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=0.01)
@@ -448,8 +453,9 @@ def train(
         )
         os.replace(tmp, checkpoint)
 
+    origin = f"from {recipe.start_from}" if recipe.start_from else f"teacher layers {picked_layers(layers)}"
     say(
-        f"training L{layers} (teacher layers {picked_layers(layers)}) on {device}: {len(train_rows)} texts, "
+        f"training L{layers} ({origin}) on {device}: {len(train_rows)} texts, "
         f"{recipe.epochs} epochs, {total} steps of {recipe.batch}"
     )
     bar = ProgressBar(total - step, what=f"steps (L{layers})", min_total=1)
@@ -602,6 +608,9 @@ def package(work: Work, layers: int, out_dir: Path, name: str | None = None) -> 
         "training": {k: training[k] for k in ("steps", "held_out_cosine", "seconds", "device", "torch")},
         "files": {weights_path.name: sha256_file(weights_path)},
     }
+    if training["recipe"].get("start_from"):  # what the student learned before: that student's corpus and weights
+        started = start_manifest(training["recipe"]["start_from"], layers)
+        manifest["started_from"] = {"name": started["name"], "files": started["files"], "corpus": started["corpus"]}
     (out_dir / f"{name}.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     return weights_path
 
