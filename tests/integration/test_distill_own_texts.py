@@ -113,6 +113,8 @@ def test_inputs_that_cannot_make_a_student_are_one_line_errors(kafka_bootstrap, 
             ["--texts", str(empty), "--name", "x", "--start-from", "absent"],
             "--start-from: absent: no student weights in",
         ),
+        (["--texts", str(empty), "--name", "x", "--start-from", "x"], "--start-from: x: a student cannot start from"),
+        (["--texts", str(empty), "--name", "x", "--start-from", "../x"], "--start-from: '../x': a student's name is"),
         (
             ["--texts", str(empty), "--name", "x", "--start-from", "e5-small-zh-en-L3", "--layers", "4"],
             "--start-from: e5-small-zh-en-L3 has 3 layers, not the 4 of --layers",

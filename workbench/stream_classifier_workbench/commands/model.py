@@ -229,6 +229,10 @@ def _distill(args: argparse.Namespace) -> int:
         raise StartupError("--label-weight", f"{args.label_weight}: {LABEL_WEIGHT_RANGE}")
     if args.max_texts < operator_texts.MIN_TEXTS:
         raise StartupError("--max-texts", f"{args.max_texts}: at least {operator_texts.MIN_TEXTS}")
+    if args.start_from and args.start_from == args.name:
+        raise StartupError(
+            "--start-from", f"{args.name}: a student cannot start from itself (its weights are rewritten)"
+        )
     if args.start_from:
         try:
             start_manifest(args.start_from, args.layers)

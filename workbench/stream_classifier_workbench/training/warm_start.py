@@ -28,6 +28,10 @@ def weights_folder(name: str) -> Path:
 
 def start_manifest(name: str, layers: int) -> dict:
     """The manifest of the student to start from, checked against the one to be made."""
+    from stream_classifier.model.catalog import STUDENT, STUDENT_NAME
+
+    if name != STUDENT and not STUDENT_NAME.fullmatch(name):
+        raise DistillInputError(f"{name!r}: a student's name is lower-case letters, digits, '.', '_', '-'")
     folder = weights_folder(name)
     manifest_path, weights_path = folder / f"{name}.json", folder / f"{name}.npz"
     if not manifest_path.exists() or not weights_path.exists():
