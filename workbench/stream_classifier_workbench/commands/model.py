@@ -202,7 +202,7 @@ def _distill(args: argparse.Namespace) -> int:
         student_name,
     )
     from stream_classifier_workbench.training.operator_texts import DistillInputError
-    from stream_classifier_workbench.training.warm_start import start_manifest
+    from stream_classifier_workbench.training.warm_start import start_manifest, weights_folder
 
     own_texts = bool(args.texts or args.topic)
     if args.name is not None and (not STUDENT_NAME.fullmatch(args.name) or args.name in NAMES):
@@ -250,7 +250,7 @@ def _distill(args: argparse.Namespace) -> int:
     name = args.name or student_name(args.layers)
     cache = model_cache_root()
     work = Path(args.work) if args.work else cache / "distill-work" / (args.name or "")
-    out = Path(args.out) if args.out else (cache / "distilled" / name if args.name else STUDENT_WEIGHTS)
+    out = Path(args.out) if args.out else (weights_folder(args.name) if args.name else STUDENT_WEIGHTS)
 
     corpus = None
     try:
