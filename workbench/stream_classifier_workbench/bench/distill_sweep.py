@@ -275,10 +275,14 @@ def _plot(report: dict, path: Path) -> None:
     in_domain = report["in_domain_sets"]
     base = _mean(report["teacher"]["scores"], in_domain)
     points = report["points"]
-    fig, (by_steps, by_size) = plt.subplots(1, 2, figsize=(12, 4.5))
+    sizes = sorted({p["texts"] for p in points})
+    if len(sizes) > 1:
+        fig, (by_steps, by_size) = plt.subplots(1, 2, figsize=(12, 4.5))
+    else:  # one corpus size: nothing to draw against size
+        fig, by_steps = plt.subplots(figsize=(6.5, 4.5))
+        by_size = None
     colors = {3: "#3b7dd8", 4: "#e0a040", 6: "#4caf50"}
     styles = ["-", "--", ":", "-."]
-    sizes = sorted({p["texts"] for p in points})
     for k in sorted({p["layers"] for p in points}):
         for i, size in enumerate(sizes):
             run = sorted((p for p in points if p["layers"] == k and p["texts"] == size), key=lambda p: p["steps"])
@@ -295,7 +299,7 @@ def _plot(report: dict, path: Path) -> None:
         for p in points:
             if p["layers"] == k and p["epochs"] >= last.get(p["texts"], {}).get("epochs", -1):
                 last[p["texts"]] = p
-        if last:
+        if last and by_size is not None:
             xs = sorted(last)
             by_size.plot(
                 xs,
@@ -304,13 +308,14 @@ def _plot(report: dict, path: Path) -> None:
                 color=colors.get(k),
                 label=f"{k} layers",
             )
-    for ax in (by_steps, by_size):
+    for ax in (by_steps, by_size) if by_size is not None else (by_steps,):
         ax.axhline(base, color="#999999", label="teacher INT8")
         ax.axhline(base - BAR_POINTS, color="#999999", linestyle="--", label="teacher − 1.5 points")
         ax.set_ylabel(f"macro-F1 in domain ({report['settings']['domain']})")
         ax.legend(fontsize=7)
     by_steps.set_xlabel("training steps (batches of 128)")
-    by_size.set_xlabel("domain texts in the corpus (last epoch)")
-    by_size.set_xscale("log")
+    if by_size is not None:
+        by_size.set_xlabel("domain texts in the corpus (last epoch)")
+        by_size.set_xscale("log")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
