@@ -98,7 +98,9 @@ def check_pod(objects, workload, settings, tmp_path):
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
     assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
-    assert pod["terminationGracePeriodSeconds"] > settings.delivery.flush_timeout_s
+    # the stop's worst case: flush, an asynchronous commit's result, the last commit, closing the
+    # consumer and the review store's flush, each bounded by the flush timeout
+    assert pod["terminationGracePeriodSeconds"] > 5 * settings.delivery.flush_timeout_s
     # the label files come from the labels ConfigMap, mounted as a directory (no subPath: updates arrive)
     for path in settings.labels.files:
         labels_mount = next(m for m in container["volumeMounts"] if str(path).startswith(m["mountPath"] + "/"))
@@ -190,7 +192,7 @@ def test_several_label_sets_and_ones_own_are_served_from_the_configmap(tmp_path,
             ["--set", "keda.enabled=true", "--set", "keda.maxReplicaCount=12", "--set", "topics.inputPartitions=6"],
             "keda.maxReplicaCount (12) must not exceed topics.inputPartitions (6)",
         ),
-        (["--set", "terminationGracePeriodSeconds=30"], "must be longer than delivery.flushTimeoutSeconds (30)"),
+        (["--set", "terminationGracePeriodSeconds=150"], "must be longer than 5 x delivery.flushTimeoutSeconds (150)"),
         (["--set", "deliveryMode=exactly-once"], "deliveryMode: at_least_once or exactly_once"),
         (["--set", "kafka.sasl.enabled=true"], "kafka.sasl: set existingSecret, or username and password"),
         (
