@@ -266,6 +266,41 @@ def format_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+COLORS = {3: "#3b7dd8", 4: "#e0a040", 6: "#4caf50"}
+
+
+def _draw_against_steps(ax, points: list[dict], in_domain: list[str]) -> None:
+    sizes = sorted({p["texts"] for p in points})
+    styles = ["-", "--", ":", "-."]
+    for k in sorted({p["layers"] for p in points}):
+        for i, size in enumerate(sizes):
+            run = sorted((p for p in points if p["layers"] == k and p["texts"] == size), key=lambda p: p["steps"])
+            if run:
+                ax.plot(
+                    [p["steps"] for p in run],
+                    [_mean(p["scores"], in_domain) for p in run],
+                    styles[i % len(styles)],
+                    marker="o",
+                    color=COLORS.get(k),
+                    label=f"{k} layers, {size:,} texts",
+                )
+    ax.set_xlabel("training steps (batches of 128)")
+
+
+def _draw_against_size(ax, points: list[dict], in_domain: list[str]) -> None:
+    for k in sorted({p["layers"] for p in points}):
+        last = {}
+        for p in points:
+            if p["layers"] == k and p["epochs"] >= last.get(p["texts"], {}).get("epochs", -1):
+                last[p["texts"]] = p
+        xs = sorted(last)
+        ax.plot(
+            xs, [_mean(last[x]["scores"], in_domain) for x in xs], marker="o", color=COLORS.get(k), label=f"{k} layers"
+        )
+    ax.set_xlabel("domain texts in the corpus (last epoch)")
+    ax.set_xscale("log")
+
+
 def _plot(report: dict, path: Path) -> None:
     import matplotlib
 
@@ -275,47 +310,15 @@ def _plot(report: dict, path: Path) -> None:
     in_domain = report["in_domain_sets"]
     base = _mean(report["teacher"]["scores"], in_domain)
     points = report["points"]
-    sizes = sorted({p["texts"] for p in points})
-    if len(sizes) > 1:
-        fig, (by_steps, by_size) = plt.subplots(1, 2, figsize=(12, 4.5))
-    else:  # one corpus size: nothing to draw against size
-        fig, by_steps = plt.subplots(figsize=(6.5, 4.5))
-        by_size = None
-    colors = {3: "#3b7dd8", 4: "#e0a040", 6: "#4caf50"}
-    styles = ["-", "--", ":", "-."]
-    for k in sorted({p["layers"] for p in points}):
-        for i, size in enumerate(sizes):
-            run = sorted((p for p in points if p["layers"] == k and p["texts"] == size), key=lambda p: p["steps"])
-            if run:
-                by_steps.plot(
-                    [p["steps"] for p in run],
-                    [_mean(p["scores"], in_domain) for p in run],
-                    styles[i % len(styles)],
-                    marker="o",
-                    color=colors.get(k),
-                    label=f"{k} layers, {size:,} texts",
-                )
-        last = {}
-        for p in points:
-            if p["layers"] == k and p["epochs"] >= last.get(p["texts"], {}).get("epochs", -1):
-                last[p["texts"]] = p
-        if last and by_size is not None:
-            xs = sorted(last)
-            by_size.plot(
-                xs,
-                [_mean(last[x]["scores"], in_domain) for x in xs],
-                marker="o",
-                color=colors.get(k),
-                label=f"{k} layers",
-            )
-    for ax in (by_steps, by_size) if by_size is not None else (by_steps,):
+    panels = [_draw_against_steps]
+    if len({p["texts"] for p in points}) > 1:  # with one corpus size there is nothing to draw against size
+        panels.append(_draw_against_size)
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5), squeeze=False)
+    for draw, ax in zip(panels, axes[0], strict=True):
+        draw(ax, points, in_domain)
         ax.axhline(base, color="#999999", label="teacher INT8")
         ax.axhline(base - BAR_POINTS, color="#999999", linestyle="--", label="teacher − 1.5 points")
         ax.set_ylabel(f"macro-F1 in domain ({report['settings']['domain']})")
         ax.legend(fontsize=7)
-    by_steps.set_xlabel("training steps (batches of 128)")
-    if by_size is not None:
-        by_size.set_xlabel("domain texts in the corpus (last epoch)")
-        by_size.set_xscale("log")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
