@@ -193,6 +193,10 @@ def test_several_label_sets_and_ones_own_are_served_from_the_configmap(tmp_path,
             "keda.maxReplicaCount (12) must not exceed topics.inputPartitions (6)",
         ),
         (["--set", "terminationGracePeriodSeconds=150"], "must be longer than 5 x delivery.flushTimeoutSeconds (150)"),
+        (
+            ["--set", "delivery.flushTimeoutSeconds=30.5", "--set", "terminationGracePeriodSeconds=152"],
+            "must be longer than 5 x delivery.flushTimeoutSeconds (152.5)",
+        ),
         (["--set", "deliveryMode=exactly-once"], "deliveryMode: at_least_once or exactly_once"),
         (["--set", "kafka.sasl.enabled=true"], "kafka.sasl: set existingSecret, or username and password"),
         (

@@ -28,8 +28,8 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- if not (has .Values.deliveryMode (list "at_least_once" "exactly_once")) -}}
 {{- fail (printf "deliveryMode: at_least_once or exactly_once, got %q" .Values.deliveryMode) -}}
 {{- end -}}
-{{- $stopWorstCase := mul 5 (int .Values.delivery.flushTimeoutSeconds) -}}
-{{- if le (int .Values.terminationGracePeriodSeconds) $stopWorstCase -}}
+{{- $stopWorstCase := mulf 5 (float64 .Values.delivery.flushTimeoutSeconds) -}}
+{{- if le (float64 .Values.terminationGracePeriodSeconds) $stopWorstCase -}}
 {{- fail (printf "terminationGracePeriodSeconds (%v) must be longer than 5 x delivery.flushTimeoutSeconds (%v): a stop runs up to five steps each bounded by the flush timeout, and the pod is killed mid-stop otherwise" .Values.terminationGracePeriodSeconds $stopWorstCase) -}}
 {{- end -}}
 {{- if and .Values.keda.enabled (gt (int .Values.keda.maxReplicaCount) (int .Values.topics.inputPartitions)) -}}
