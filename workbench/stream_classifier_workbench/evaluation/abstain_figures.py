@@ -4,11 +4,12 @@ and, for a set whose rows carry a review's polarity (the opinion-zh parts), the 
 review answered complaint or suggestion and a positive one praise, of the reviews labeled.
 `labels eval` scores the top label; this is what an operator sees in the output.
 
-    python -m stream_classifier_workbench.evaluation.abstain_figures LABELS DATA [LABELS DATA ...]
+    python -m stream_classifier_workbench.evaluation.abstain_figures [--model NAME|DIR] LABELS DATA [LABELS DATA ...]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
@@ -19,8 +20,14 @@ from stream_classifier_workbench.datasets.opinion_sets import Row, review_polari
 
 
 def main(argv: list[str]) -> int:
-    engine = load_engine(model_dir(None), cache_entries=0)
-    for labels, data in zip(argv[0::2], argv[1::2]):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="a model name or a built model directory (default: the default model)")
+    parser.add_argument("pairs", nargs="+", metavar="LABELS DATA")
+    args = parser.parse_args(argv)
+    if len(args.pairs) % 2:
+        parser.error("give label sets and data files in pairs: LABELS DATA [LABELS DATA ...]")
+    engine = load_engine(model_dir(args.model), cache_entries=0)
+    for labels, data in zip(args.pairs[0::2], args.pairs[1::2]):
         label_set = load_label_set(labels)
         rows = [json.loads(line) for line in open(data, encoding="utf-8")]
         given = []

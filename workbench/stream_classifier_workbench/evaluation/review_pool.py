@@ -9,7 +9,7 @@ and the share right (a negative review answered complaint or suggestion, a posit
 then the share right at fixed shares labeled (the margin that labels them read off these reviews).
 Nothing is fitted on them; the label set is read, not changed.
 
-    python -m stream_classifier_workbench.evaluation.review_pool configs/labels/opinion_zh.yaml
+    python -m stream_classifier_workbench.evaluation.review_pool configs/labels/opinion_zh.yaml [--model NAME|DIR]
 """
 
 from __future__ import annotations
@@ -48,10 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("label_file")
     parser.add_argument("--per-polarity", type=int, default=1500)
+    parser.add_argument("--model", help="a model name or a built model directory (default: the default model)")
     args = parser.parse_args(argv)
     label_set = load_label_set(args.label_file)
     reviews = pool(args.per_polarity)
-    engine = load_engine(model_dir(None), cache_entries=0)
+    engine = load_engine(model_dir(args.model), cache_entries=0)
     scores = np.vstack(
         [engine.classify([t for _, t in reviews[i : i + 64]], label_set).scores for i in range(0, len(reviews), 64)]
     )
