@@ -83,5 +83,5 @@ def test_a_path_that_is_not_a_model_exits_2(tmp_path):
     assert result.stderr.strip() == (
         f"error: --model: {tmp_path} is not a built model directory (no manifest.json) "
         "nor a model name (multilingual-e5-small-zh-en, multilingual-e5-small, "
-        "e5-small-zh-en-L3, or a distilled student's)"
+        "e5-small-zh-en-L3, multilingual-e5-small-zh-en-reviews, or a distilled student's)"
     )
